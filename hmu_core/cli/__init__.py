@@ -1,0 +1,1 @@
+"""The ``hmu`` command line: one module per verb group, each with ``add_parser`` and ``run``."""

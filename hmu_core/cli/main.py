@@ -1,0 +1,54 @@
+"""Entry point of the ``hmu`` command: builds the verb parsers and maps HmuError to exit 2.
+
+Verb modules import torch lazily inside ``run`` so that ``hmu --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from hmu_core import __version__
+from hmu_core.cli import data as data_cli
+from hmu_core.errors import HmuError
+
+VERB_GROUPS = (data_cli,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``hmu`` argument parser with every verb group registered."""
+    parser = argparse.ArgumentParser(
+        prog="hmu",
+        description="Human Motion Unlearning: make text-to-motion generators safe.",
+        epilog="Run 'hmu VERB --help' for the options and examples of each verb.",
+    )
+    parser.add_argument("--version", action="version", version=f"hmu {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for group in VERB_GROUPS:
+        group.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``hmu`` with ``argv``; returns the process exit code (0 ok, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args) or 0)
+    except HmuError as error:
+        print(f"hmu: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hmu: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

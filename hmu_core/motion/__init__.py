@@ -1,0 +1,5 @@
+"""Motion representation: skeleton constants, HumanML3D features, SMPL IK/FK, Motion, writers.
+
+Imports numpy only (a test proves it with torch made unimportable), because this package runs
+inside Blender's Python and the onnxruntime runtime, where torch is not available.
+"""

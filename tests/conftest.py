@@ -1,0 +1,28 @@
+"""Shared pytest fixtures: where the conformance fixtures and real captions live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CONFORMANCE = SHARED / "conformance"
+SHARED_DATA = SHARED / "data"
+
+
+@pytest.fixture(scope="session")
+def conformance_dir() -> Path:
+    """``../shared/conformance``: fixtures made by running the official code."""
+    if not CONFORMANCE.is_dir():
+        pytest.fail(f"conformance fixtures not found at {CONFORMANCE} (shared/ must sit beside the repo)")
+    return CONFORMANCE
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """``../shared/data``: the real HumanML3D captions and official split files."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"real captions not found at {SHARED_DATA} (shared/ must sit beside the repo)")
+    return SHARED_DATA
