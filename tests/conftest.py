@@ -16,7 +16,7 @@ SHARED_DATA = SHARED / "data"
 def conformance_dir() -> Path:
     """``../shared/conformance``: fixtures made by running the official code."""
     if not CONFORMANCE.is_dir():
-        pytest.fail(f"conformance fixtures not found at {CONFORMANCE} (shared/ must sit beside the repo)")
+        pytest.fail(f"conformance fixtures not found at {CONFORMANCE}: put shared/ beside the repo")
     return CONFORMANCE
 
 
@@ -24,5 +24,5 @@ def conformance_dir() -> Path:
 def shared_data_dir() -> Path:
     """``../shared/data``: the real HumanML3D captions and official split files."""
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"real captions not found at {SHARED_DATA} (shared/ must sit beside the repo)")
+        pytest.fail(f"real captions not found at {SHARED_DATA}: put shared/ beside the repo")
     return SHARED_DATA

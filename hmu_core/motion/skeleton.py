@@ -23,7 +23,9 @@ JOINT_NAMES: tuple[str, ...] = (
     "left_wrist", "right_wrist",
 )  # fmt: skip
 
-PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
+PARENTS: tuple[int, ...] = (
+    -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19,
+)  # fmt: skip
 
 KINEMATIC_CHAIN: tuple[tuple[int, ...], ...] = (
     (0, 2, 5, 8, 11),  # right leg
