@@ -42,3 +42,12 @@ def test_atomic_directory_all_or_nothing(tmp_path):
         (tmp / "new.txt").write_text("y")
     assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_written_files_get_default_permissions(tmp_path):
+    atomic.write_text(tmp_path / "f.txt", "x")
+    with atomic.atomic_directory(tmp_path / "d") as tmp:
+        (tmp / "g.txt").write_text("y")
+    mask = atomic._current_umask()
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~mask
