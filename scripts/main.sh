@@ -7,5 +7,5 @@ python="$("$root/scripts/ensure_env.sh")"
 cd "$root"
 out="${1:-runs/synth-tiny}"
 "$python" -m hmu_core.cli.main data synth --size tiny --seed 0 --out "$out" --overwrite
-"$python" -m hmu_core.cli.main data stats --data "$out" --concepts violence --out "$out/stats"
+"$python" -m hmu_core.cli.main data stats "$out" --concepts violence_motionx --out "$out/stats"
 echo "hmu: Figure 2 of the synthetic benchmark is in $out/stats"

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'hmu VERB --help' for the options and examples of each verb.",
     )
     parser.add_argument("--version", action="version", version=f"hmu {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details (INFO)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for group in VERB_GROUPS:
         group.add_parser(sub)
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
