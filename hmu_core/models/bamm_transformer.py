@@ -112,16 +112,7 @@ class BAMMTransformer(TextConditioned):
 
     def __init__(self, config: BAMMTransformerConfig) -> None:
         super().__init__()
-        if not isinstance(config, BAMMTransformerConfig):
-            raise ConfigError(f"BAMMTransformer needs a BAMMTransformerConfig, got {type(config)}")
-        self.config = config
-        self.code_dim = config.code_dim
-        self.latent_dim = config.latent_dim
-        self.clip_dim = config.clip_dim
-        self.dropout = config.dropout
-        self.cond_mode = config.cond_mode
-        self.cond_drop_prob = config.cond_drop_prob
-        self.num_tokens = config.num_tokens
+        self._adopt_config(config, BAMMTransformerConfig)
         self.num_heads = config.num_heads
         self.end_id = config.num_tokens
         self.pad_id = config.num_tokens + 1

@@ -80,16 +80,7 @@ class MaskTransformer(TextConditioned):
 
     def __init__(self, config: MaskTransformerConfig) -> None:
         super().__init__()
-        if not isinstance(config, MaskTransformerConfig):
-            raise ConfigError(f"MaskTransformer needs a MaskTransformerConfig, got {type(config)}")
-        self.config = config
-        self.code_dim = config.code_dim
-        self.latent_dim = config.latent_dim
-        self.clip_dim = config.clip_dim
-        self.dropout = config.dropout
-        self.cond_mode = config.cond_mode
-        self.cond_drop_prob = config.cond_drop_prob
-        self.num_tokens = config.num_tokens
+        self._adopt_config(config, MaskTransformerConfig)
         self.mask_id = config.num_tokens
         self.pad_id = config.num_tokens + 1
 

@@ -105,18 +105,7 @@ class ResidualTransformer(TextConditioned):
 
     def __init__(self, config: ResidualTransformerConfig) -> None:
         super().__init__()
-        if not isinstance(config, ResidualTransformerConfig):
-            raise ConfigError(
-                f"ResidualTransformer needs a ResidualTransformerConfig, got {type(config)}"
-            )
-        self.config = config
-        self.code_dim = config.code_dim
-        self.latent_dim = config.latent_dim
-        self.clip_dim = config.clip_dim
-        self.dropout = config.dropout
-        self.cond_mode = config.cond_mode
-        self.cond_drop_prob = config.cond_drop_prob
-        self.num_tokens = config.num_tokens
+        self._adopt_config(config, ResidualTransformerConfig)
         self.num_quantizers = config.num_quantizers
         self.share_weight = config.share_weight
         self.shared_codebook = config.shared_codebook

@@ -278,6 +278,21 @@ class TextConditioned(nn.Module):
     clip_dim: int
     cond_drop_prob: float
 
+    def _adopt_config(self, config: Any, config_type: type) -> None:
+        """Keep ``config`` and copy the attributes the official code reads off the module.
+
+        Raises:
+            ConfigError: ``config`` is not a ``config_type``.
+        """
+        if not isinstance(config, config_type):
+            raise ConfigError(
+                f"{type(self).__name__} needs a {config_type.__name__}, got {type(config)}"
+            )
+        self.config = config
+        for name in ("code_dim", "latent_dim", "clip_dim", "dropout", "cond_mode",
+                     "cond_drop_prob", "num_tokens"):
+            setattr(self, name, getattr(config, name))
+
     def attach_text_encoder(self, encoder: TextEncoder | None) -> None:
         """Use ``encoder.encode(list[str])`` for raw texts from now on (``None`` detaches)."""
         if encoder is not None and not callable(getattr(encoder, "encode", None)):
