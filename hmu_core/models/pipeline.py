@@ -26,6 +26,7 @@ from hmu_core.models.checkpoints import (
     read_checkpoint,
     state_dict_from_checkpoint,
 )
+from hmu_core.models.opt import OPT_FILE, read_opt
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +116,14 @@ def load_pipeline(
         raise CheckpointError(
             f"trans_kind must be 'mask_transformer' or 'bamm_transformer', not {trans_kind!r}"
         )
-    trans = load_model_dir(trans_path, trans_kind, overrides=derived, device=device,
-                           preloaded=(ckpt_path, ckpt))
+    trans = load_model_dir(trans_path, trans_kind, overrides={**derived, **_text_dim(trans_path)},
+                           device=device, preloaded=(ckpt_path, ckpt))
     _check_vq_name(trans, Path(vq_dir))
 
     res = None
     if res_dir is not None:
-        res = load_model_dir(res_dir, "res_transformer", file=res_file, overrides=derived,
-                             device=device)
+        res = load_model_dir(res_dir, "res_transformer", file=res_file,
+                             overrides={**derived, **_text_dim(Path(res_dir))}, device=device)
         _check_vq_name(res, Path(vq_dir))
     dirs = {"vq": vq, "trans": trans, **({"res": res} if res is not None else {})}
     return Pipeline(
@@ -130,6 +131,19 @@ def load_pipeline(
         mean=vq.mean, std=vq.std, trans_kind=trans_kind,
         opts={name: d.opt for name, d in dirs.items()}, dirs=dirs,
     )
+
+
+def _text_dim(model_dir: Path) -> dict[str, int]:
+    """``clip_dim`` as hmu's trainers record it in opt.txt (the text encoder's width); official
+    opt.txt files lack it and the official loaders hard-code 512."""
+    opt_path = model_dir / OPT_FILE
+    raw = read_opt(opt_path) if opt_path.is_file() else {}
+    if "clip_dim" not in raw:
+        return {}
+    try:
+        return {"clip_dim": int(raw["clip_dim"])}
+    except ValueError:
+        raise CheckpointError(f"{opt_path}: clip_dim {raw['clip_dim']!r} is not an int") from None
 
 
 def _check_vq_name(loaded: ModelDir, vq_dir: Path) -> None:

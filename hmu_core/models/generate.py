@@ -1,0 +1,395 @@
+"""Text -> ``Motion``: lengths, seeded token sampling, VQ decoding, de-normalisation.
+
+The pipeline of ``gen_t2m.py`` (reference/momask.md §5) over hmu's seeded sampler
+(``hmu_core.models.sampling``): prompts are encoded once; lengths come from seconds (20 fps,
+4 frames a token, 40..196 frames), else from the length estimator (MoMask, sampled from the
+request's stream) or from BAMM's own END token; base and residual layers are sampled; each
+request is decoded alone (``forward_decoder`` over its own tokens, so a clip never depends on
+the rest of its batch; upstream decodes the padded batch), de-normalised with the VQ's meta
+``mean``/``std`` and turned into a ``Motion`` whose provenance names the model, seed and knobs.
+
+Model set (``resolve_model_set``): a directory ``DIR`` holding ``vq/``, ``trans/`` or ``bamm/``,
+optionally ``res/`` and ``length_estimator/`` (each in the official layout), and optionally
+``hmu.json``: ``{"format": "hmu-model-set", "version": 1, "vq": "vq", "trans": "trans", "res":
+"res", "length_estimator": "length_estimator", "text_encoder": "minilm"}`` (paths relative to
+DIR). Text-encoder spec, first found: the explicit one, hmu.json's, ``minilm``. (hmu's trainers
+record the encoder's *name* in opt.txt, not a spec, so it is not read; a wrong encoder is caught
+by its width, with a message naming the right spec.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hmu_core.atomic import write_json
+from hmu_core.data.datasets import denormalize
+from hmu_core.errors import ConfigError, MotionError
+from hmu_core.models import sampling as S
+from hmu_core.models.checkpoints import load_model_dir
+from hmu_core.models.pipeline import Pipeline, load_pipeline
+from hmu_core.motion.motion import Motion
+from hmu_core.motion.skeleton import FEATURE_DIM, FPS
+
+log = logging.getLogger(__name__)
+
+UNIT_LENGTH = 4  # frames per token (the VQ downsamples time by 4)
+MIN_TOKENS, MAX_TOKENS = 10, 49  # 40..196 frames: HumanML3D's clip lengths
+
+
+def tokens_from_seconds(seconds: float, fps: float = FPS) -> int:
+    """Token length for a duration: ``round(seconds * fps / 4)``, which must lie in [10, 49].
+
+    Raises:
+        ConfigError: non-finite, or outside 40..196 frames (2.0..9.8 s at 20 fps).
+    """
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise ConfigError(f"seconds must be a number, got {seconds!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"seconds must be a finite number > 0, got {seconds!r}")
+    tokens = math.floor(value * fps / UNIT_LENGTH + 0.5)
+    if not MIN_TOKENS <= tokens <= MAX_TOKENS:
+        low, high = MIN_TOKENS * UNIT_LENGTH, MAX_TOKENS * UNIT_LENGTH
+        raise ConfigError(
+            f"{value:g} s is {tokens * UNIT_LENGTH} frames at {fps:g} fps; the models make "
+            f"{low}..{high} frames ({low / fps:g}..{high / fps:g} s): choose a duration in range"
+        )
+    return tokens
+
+
+@dataclass
+class MotionGenerator:
+    """A loaded model set ready to sample: networks, text encoder, optional length estimator.
+
+    ``text_encoder`` has ``name``, ``dim`` and ``encode(list[str]) -> (N, dim)`` float32
+    (``hmu_core.text``); ``source`` is copied into every motion's provenance.
+    """
+
+    pipeline: Pipeline
+    text_encoder: Any
+    length_estimator: nn.Module | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        trans = self.pipeline.trans
+        dim = getattr(self.text_encoder, "dim", None)
+        if not callable(getattr(self.text_encoder, "encode", None)):
+            raise ConfigError("the text encoder needs an encode(list[str]) method")
+        if dim is not None and int(dim) != trans.clip_dim:
+            raise ConfigError(
+                f"text encoder {getattr(self.text_encoder, 'name', '?')!r} gives {dim}-d "
+                f"vectors but the model was trained on {trans.clip_dim}-d ones; pass the "
+                f"encoder it was trained with (official checkpoints: clip:/path/ViT-B-32.pt)"
+            )
+        if self.pipeline.mean.shape[0] != FEATURE_DIM:
+            raise ConfigError(f"the VQ makes {self.pipeline.mean.shape[0]}-d features; "
+                              f"generation needs HumanML3D's {FEATURE_DIM}")
+        est = self.length_estimator
+        if est is not None and est.config.input_size != trans.clip_dim:
+            raise ConfigError(f"the length estimator reads {est.config.input_size}-d text "
+                              f"vectors, the transformer {trans.clip_dim}-d; they do not match")
+
+    @property
+    def kind(self) -> str:
+        """``momask`` or ``bamm``."""
+        return "bamm" if self.pipeline.trans_kind == "bamm_transformer" else "momask"
+
+
+@dataclass
+class Generation:
+    """What one call produced: a ``Motion`` and its ``(len, layers)`` codes per request."""
+
+    motions: list[Motion]
+    tokens: list[np.ndarray]
+
+
+def _prompts(prompts: str | Sequence[str]) -> list[str]:
+    items = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not items or any(not isinstance(t, str) or not t.strip() for t in items):
+        raise ConfigError(f"give one or more non-empty prompts, got {items!r}")
+    return items
+
+
+def encode_prompts(encoder: Any, prompts: list[str]) -> np.ndarray:
+    """``(N, D)`` float32 condition vectors, checked finite."""
+    with torch.no_grad():
+        feats = encoder.encode(list(prompts))
+    cond = np.asarray(feats.cpu() if isinstance(feats, torch.Tensor) else feats, np.float32)
+    if cond.ndim != 2 or cond.shape[0] != len(prompts) or not np.isfinite(cond).all():
+        raise ConfigError(f"the text encoder returned {cond.shape} vectors for {len(prompts)} "
+                          f"prompts (or non-finite ones); expected ({len(prompts)}, D) finite")
+    return cond
+
+
+def _lengths(gen: MotionGenerator, cond: np.ndarray, seconds: float | Sequence[float] | None,
+             streams: S.RequestStreams) -> tuple[np.ndarray | None, str]:
+    n = len(cond)
+    if seconds is not None:
+        values = [seconds] * n if isinstance(seconds, int | float) else list(seconds)
+        if len(values) != n:
+            raise ConfigError(f"got {len(values)} durations for {n} prompts")
+        return np.array([tokens_from_seconds(s) for s in values], np.int64), "seconds"
+    if gen.kind == "bamm":
+        return None, "bamm_end_token"
+    est = gen.length_estimator
+    if est is None:
+        raise ConfigError("no duration given and the model set has no length estimator; pass "
+                          "seconds (--seconds) or add a length_estimator/ directory")
+    with torch.no_grad():
+        logits = est.eval()(torch.from_numpy(cond).to(next(est.parameters()).device))
+    logits = logits.float().cpu().numpy()
+    return S.sample_token_lengths(logits, streams, MIN_TOKENS, MAX_TOKENS), "length_estimator"
+
+
+def sample_tokens(gen: MotionGenerator, cond: np.ndarray, lengths: np.ndarray | None,
+                  streams: S.RequestStreams, params: S.SamplingParams
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Base and residual layers for ``(B, D)`` conditions: ``(ids (B, n, layers), lengths)``,
+    ``-1`` at padding. ``lengths`` None is only valid for BAMM (it predicts them)."""
+    trans, res = gen.pipeline.trans, gen.pipeline.res
+    if gen.kind == "bamm":  # lengths None: BAMM predicts them
+        base, lens = S.sample_bamm_base(bamm_step_from_torch(trans), cond, lengths, streams,
+                                        params, end_id=trans.end_id, pad_id=trans.pad_id)
+    else:
+        if lengths is None:
+            raise ConfigError("MoMask needs token lengths")
+        lens = np.asarray(lengths, np.int64)
+        base = S.sample_momask_base(mask_step_from_torch(trans), cond, lens, streams, params,
+                                    mask_id=trans.mask_id, pad_id=trans.pad_id)
+    if res is None:
+        return np.where(np.arange(base.shape[1])[None] < lens[:, None], base, -1)[..., None], lens
+    ids = S.sample_residual(res_step_from_torch(res), base, cond, lens, streams, params,
+                            pad_id=res.pad_id, num_quantizers=res.num_quantizers)
+    return ids, lens
+
+
+def decode_tokens(gen: MotionGenerator, tokens: np.ndarray) -> np.ndarray:
+    """``(len, layers)`` codes of one request -> ``(4 len, 263)`` de-normalised features."""
+    vq = gen.pipeline.vq.eval()
+    with torch.no_grad():
+        x = vq.forward_decoder(torch.from_numpy(tokens[None]).to(next(vq.parameters()).device))[0]
+    return denormalize(x.float().cpu().numpy(), gen.pipeline.mean, gen.pipeline.std)
+
+
+def generate_motions(gen: MotionGenerator, prompts: str | Sequence[str], *,
+                     seconds: float | Sequence[float] | None = None, seed: int = 0,
+                     seeds: Sequence[int] | None = None,
+                     params: S.SamplingParams | None = None) -> Generation:
+    """Prompts -> motions, one request per prompt, batched.
+
+    Args:
+        prompts: one text or a list.
+        seconds: one duration for all, one per prompt, or None (length estimator / BAMM END).
+        seed: request i uses ``seed + i`` (so it equals prompt i generated alone with that
+            seed); ``seeds`` gives every request's seed explicitly instead.
+        params: sampling knobs (official defaults).
+    Returns:
+        ``Generation`` with one ``Motion`` (20 fps, features and joints) per prompt.
+    Raises:
+        ConfigError: empty prompt, bad seed, duration or knob; MotionError: non-finite output.
+    """
+    texts = _prompts(prompts)
+    params = params or S.SamplingParams()
+    streams = S.RequestStreams.from_seed(seed, len(texts)) if seeds is None else \
+        S.RequestStreams(seeds)
+    if len(streams) != len(texts):
+        raise ConfigError(f"got {len(streams)} seeds for {len(texts)} prompts")
+    cond = encode_prompts(gen.text_encoder, texts)
+    lengths, source = _lengths(gen, cond, seconds, streams)
+    ids, lens = sample_tokens(gen, cond, lengths, streams, params)
+    motions, tokens = [], []
+    encoder_name = getattr(gen.text_encoder, "name", type(gen.text_encoder).__name__)
+    for b, text in enumerate(texts):
+        codes = np.ascontiguousarray(ids[b, : int(lens[b])])
+        feats = decode_tokens(gen, codes)
+        if not np.isfinite(feats).all():
+            raise MotionError(f"prompt {b} decoded to non-finite features: broken VQ weights "
+                              f"or meta statistics")
+        provenance = {**gen.source, "model_kind": gen.kind, "seed": streams.seeds[b],
+                      "sampling": params.to_dict(), "token_length": int(lens[b]),
+                      "length_source": source, "text_encoder": encoder_name}
+        motions.append(Motion.from_features(feats, text=text, fps=FPS, provenance=provenance))
+        tokens.append(codes)
+    log.info("generated %d motion(s), lengths %s tokens", len(motions), lens.tolist())
+    return Generation(motions=motions, tokens=tokens)
+
+
+# ---------------------------------------------------------------------------------------------
+# model sets
+
+MODEL_SET_FILE = "hmu.json"
+MODEL_SET_FORMAT = "hmu-model-set"
+DEFAULT_TEXT_ENCODER = "minilm"
+_PARTS = ("vq", "trans", "res", "length_estimator")
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """Where a model set's parts are; ``res``/``length_estimator`` may be absent (None)."""
+
+    vq: Path
+    trans: Path
+    res: Path | None = None
+    length_estimator: Path | None = None
+    text_encoder: str = DEFAULT_TEXT_ENCODER
+    root: Path | None = None
+
+
+def _check_parts(parts: dict[str, Any]) -> None:
+    if set(parts) - set(_PARTS):
+        raise ConfigError(f"unknown model part(s) {sorted(set(parts) - set(_PARTS))}; known: "
+                          f"{list(_PARTS)}")
+
+
+def resolve_model_set(model_dir: str | os.PathLike | None = None, *,
+                      text_encoder: str | None = None, **parts: str | os.PathLike | None
+                      ) -> ModelSet:
+    """Read ``DIR/hmu.json`` (or find ``vq/``, ``trans/`` or ``bamm/``, ``res/``,
+    ``length_estimator/``); ``parts`` (``vq=``, ``trans=``, ...) override single paths.
+
+    Raises:
+        ConfigError: no such directory, a broken hmu.json, or no VQ / base transformer.
+    """
+    _check_parts(parts)
+    found: dict[str, Any] = {}
+    spec = None
+    root = None if model_dir is None else Path(model_dir)
+    if root is not None:
+        if not root.is_dir():
+            raise ConfigError(f"model directory {root} not found")
+        manifest = root / MODEL_SET_FILE
+        if manifest.is_file():
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{manifest}: not valid JSON ({exc})") from None
+            if not isinstance(data, dict) or data.get("format") != MODEL_SET_FORMAT:
+                raise ConfigError(f"{manifest}: not a model set (needs \"format\": "
+                                  f"\"{MODEL_SET_FORMAT}\")")
+            found = {k: root / data[k] for k in _PARTS if data.get(k)}
+            spec = data.get("text_encoder")
+        else:
+            bases = [root / n for n in ("trans", "bamm") if (root / n).is_dir()]
+            if len(bases) > 1:
+                raise ConfigError(f"{root} holds both trans/ and bamm/; name one in hmu.json "
+                                  f"or pass --trans")
+            found = {k: root / k for k in ("vq", "res", "length_estimator") if (root / k).is_dir()}
+            found.update({"trans": bases[0]} if bases else {})
+    found.update({k: Path(v) for k, v in parts.items() if v is not None})
+    for key in ("vq", "trans"):
+        if key not in found:
+            where = f"in {root}" if root is not None else "(no --model DIR given)"
+            raise ConfigError(f"no {key} model {where}: a model set needs vq/ and trans/ "
+                              f"(or bamm/) directories, or pass --{key}")
+    for key, path in found.items():
+        if not path.is_dir():
+            raise ConfigError(f"{key} directory {path} not found")
+    return ModelSet(vq=found["vq"], trans=found["trans"], res=found.get("res"),
+                    length_estimator=found.get("length_estimator"),
+                    text_encoder=text_encoder or spec or DEFAULT_TEXT_ENCODER, root=root)
+
+
+def load_text_encoder(spec: str) -> Any:
+    """``hmu_core.text.registry.load_text_encoder(spec)``, with a clear error if absent."""
+    try:
+        from hmu_core.text.registry import load_text_encoder as load
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("hmu_core.text"):
+            raise
+        raise ConfigError(f"text encoder {spec!r}: hmu_core.text is not installed in this "
+                          f"checkout; update hmu") from None
+    return load(spec)
+
+
+def load_generator(models: ModelSet, *, text_encoder: Any = None,
+                   device: str = "cpu") -> MotionGenerator:
+    """Load every part of ``models`` (eval mode) and the text encoder (or use the one given)."""
+    pipeline = load_pipeline(models.vq, models.trans, models.res, device=device)
+    estimator = None if models.length_estimator is None else load_model_dir(
+        models.length_estimator, "length_estimator", device=device).model
+    encoder = text_encoder if text_encoder is not None else load_text_encoder(models.text_encoder)
+    source = {"model_dir": None if models.root is None else str(models.root),
+              "vq": str(models.vq), "trans": str(models.trans),
+              "res": None if models.res is None else str(models.res),
+              "text_encoder_spec": models.text_encoder}
+    return MotionGenerator(pipeline=pipeline, text_encoder=encoder, length_estimator=estimator,
+                           source=source)
+
+
+def write_model_set(model_dir: str | os.PathLike, *, text_encoder: str,
+                    **parts: str | None) -> Path:
+    """Write ``DIR/hmu.json`` naming the parts (paths relative to ``DIR``), atomically."""
+    _check_parts(parts)
+    record = {"format": MODEL_SET_FORMAT, "version": 1, "text_encoder": text_encoder,
+              **{k: str(v) for k, v in parts.items() if v is not None}}
+    write_json(Path(model_dir) / MODEL_SET_FILE, record)
+    return Path(model_dir) / MODEL_SET_FILE
+
+
+# ---------------------------------------------------------------------------------------------
+# torch adapters: the networks as hmu_core.models.sampling step callables. Each puts its model
+# in eval mode (dropout off, as the official eval_no_grad) and runs without grad.
+
+
+def _on(device: torch.device) -> Any:
+    return lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+
+def _out(logits: torch.Tensor) -> np.ndarray:
+    return logits.permute(0, 2, 1).float().cpu().numpy()  # (B, V, n) -> (B, n, V)
+
+
+def mask_step_from_torch(model: nn.Module) -> S.MaskStep:
+    """A ``MaskStep`` over a ``MaskTransformer`` (``trans_forward``)."""
+    t = _on(model.cond_emb.weight.device)
+    model.eval()
+
+    def step(ids: np.ndarray, cond: np.ndarray, padding_mask: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return _out(model.trans_forward(t(ids), t(cond), t(padding_mask)))
+
+    return step
+
+
+def res_step_from_torch(model: nn.Module) -> S.ResStep:
+    """A ``ResStep`` over a ``ResidualTransformer``; the history is summed in the official
+    order (``0 + e_0[ids_0] + e_1[ids_1] + ...``), so logits are bit-equal to upstream's."""
+    device = model.cond_emb.weight.device
+    t = _on(device)
+    model.eval()
+
+    def step(layer_ids: np.ndarray, cond: np.ndarray, padding_mask: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            ids, table, history = t(layer_ids), model.token_embed_weight, 0
+            for j in range(ids.shape[-1]):
+                history = history + F.embedding(ids[..., j], table[j])
+            qids = torch.full((ids.shape[0],), ids.shape[-1], dtype=torch.long, device=device)
+            feats = model.trans_forward(history, qids, t(cond), t(padding_mask))
+            return _out(model.output_project(feats, qids - 1))
+
+    return step
+
+
+def bamm_step_from_torch(model: nn.Module) -> S.BAMMStep:
+    """A ``BAMMStep`` over a ``BAMMTransformer`` (the sampler builds the doubled CFG batch)."""
+    t = _on(model.cond_emb.weight.device)
+    model.eval()
+
+    def step(ids: np.ndarray, cond: np.ndarray, cond_idx: np.ndarray | None) -> np.ndarray:
+        with torch.no_grad():
+            return _out(model.trans_forward(t(ids), t(cond), None, False, cond_idx=t(cond_idx)))
+
+    return step

@@ -1,0 +1,1 @@
+"""Quick-look renderings of motions (stick figures); imports nothing heavy."""
