@@ -28,6 +28,13 @@ SEGMENTS = 4
 # Feature channels used: root (rot vel, xz vel, height), ric positions, local velocities,
 # foot contacts. The 6-D rotations (67:193) repeat the positions and are left out.
 _CHANNELS = np.r_[0:4, 4:67, 193:259, 259:263]
+# Floor of the per-descriptor scale used for standardising. On the synthetic sets a few
+# descriptors are constant up to ~1e-5 (the feet's lowest height: the rig locks them to the
+# floor; the hips' lateral offsets), so with a tiny floor a 1 cm deviation in a generated or
+# reconstructed motion becomes ~1000 standard deviations and decides the class by itself.
+# Descriptors are in metres, metres per frame, radians or 0..1 contacts; 1e-3 leaves every
+# informative one as it was (held-out accuracy on real clips unchanged).
+SCALE_FLOOR = 1e-3
 _FORMAT = "hmu.motion_classifier"
 _VERSION = 1
 
@@ -101,7 +108,7 @@ class MotionClassifier:
         x = np.stack([describe(f) for f in features_list])
         self.classes = classes
         self.mean = x.mean(axis=0)
-        self.scale = np.maximum(x.std(axis=0), 1e-8)
+        self.scale = np.maximum(x.std(axis=0), SCALE_FLOOR)
         z = (x - self.mean) / self.scale
         index = {c: i for i, c in enumerate(classes)}
         y = np.zeros((len(labels), len(classes)))
