@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 from hmu_core.atomic import save_npy
-from hmu_core.errors import ConfigError
+from hmu_core.data.datasets import TextMotionDataset
+from hmu_core.data.humanml3d import HumanML3D
+from hmu_core.errors import ConfigError, DataError
 from hmu_core.models.checkpoints import MODEL_SUBDIR, official_opt
 from hmu_core.models.opt import config_to_opt, format_opt_value, write_opt
 
@@ -132,3 +134,25 @@ def write_run_files(out_dir: Path, config: Any, updates: Mapping[str, Any],
 def resolve_out(path: str | Path) -> Path:
     """The output directory as an absolute path (``name`` in opt.txt is its last part)."""
     return Path(path).expanduser().resolve()
+
+
+def text_motion_splits(dataset: HumanML3D, mean: Any, std: Any, preset: Any, seed: int
+                       ) -> tuple[TextMotionDataset, TextMotionDataset | None]:
+    """Train and val text-motion pairs with the preset's unit/length limits.
+
+    A dataset without usable val pairs trains anyway (with a warning): only the best-model
+    files, which are chosen on validation, are then not written.
+
+    Raises:
+        DataError: no usable train pairs.
+    """
+    common = dict(unit_length=preset.unit_length, max_motion_length=preset.max_motion_length,
+                  min_motion_length=preset.min_motion_length, seed=seed)
+    train = TextMotionDataset(dataset, dataset.ids("train"), mean, std, **common)
+    try:
+        val: TextMotionDataset | None = TextMotionDataset(dataset, dataset.ids("val"), mean,
+                                                          std, **common)
+    except DataError as error:
+        log.warning("no validation pairs (%s); best-model files will not be written", error)
+        val = None
+    return train, val

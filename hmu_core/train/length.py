@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from hmu_core.data.datasets import TextMotionDataset, meta_stats
 from hmu_core.data.humanml3d import HumanML3D
-from hmu_core.errors import ConfigError, DataError
+from hmu_core.errors import ConfigError
 from hmu_core.models import build
 from hmu_core.models.checkpoints import write_checkpoint
 from hmu_core.models.length_estimator import LengthEstimator, LengthEstimatorConfig
@@ -35,6 +35,7 @@ from hmu_core.train.data import (
     opt_updates,
     preset_record,
     resolve_out,
+    text_motion_splits,
     write_run_files,
 )
 from hmu_core.train.loop import LoopState, LRSchedule, RunOptions, prepare_run_dir, run_loop
@@ -145,15 +146,7 @@ def train_length(data_dir: str | Path, text_encoder: TextEncoderLike, preset: Le
     prepare_run_dir(out_dir, options.resume)
     dataset = HumanML3D(data_dir)
     mean, std = meta_stats(dataset.mean(), dataset.std())
-    common = dict(unit_length=preset.unit_length, max_motion_length=preset.max_motion_length,
-                  min_motion_length=preset.min_motion_length, seed=options.seed)
-    train_ds = TextMotionDataset(dataset, dataset.ids("train"), mean, std, **common)
-    try:
-        val_ds: TextMotionDataset | None = TextMotionDataset(dataset, dataset.ids("val"), mean,
-                                                             std, **common)
-    except DataError as error:
-        log.warning("no validation pairs (%s); finest.tar will not be written", error)
-        val_ds = None
+    train_ds, val_ds = text_motion_splits(dataset, mean, std, preset, options.seed)
     train_caps, train_y = length_pairs(train_ds, preset)
     val_pairs = length_pairs(val_ds, preset) if val_ds is not None else None
     texts = TextFeatureCache(text_encoder, train_caps + (val_pairs[0] if val_pairs else []))

@@ -29,7 +29,7 @@ from torch import nn
 
 from hmu_core.data.datasets import TextMotionDataset
 from hmu_core.data.humanml3d import HumanML3D
-from hmu_core.errors import ConfigError, DataError
+from hmu_core.errors import ConfigError
 from hmu_core.models import build, resolve_kind
 from hmu_core.models.checkpoints import load_model_dir, write_checkpoint
 from hmu_core.train.data import (
@@ -39,6 +39,7 @@ from hmu_core.train.data import (
     opt_updates,
     preset_record,
     resolve_out,
+    text_motion_splits,
     write_run_files,
 )
 from hmu_core.train.loop import (
@@ -162,21 +163,6 @@ class TransformerTask:
         del state
 
 
-def _datasets(data_dir: str | Path, mean: Any, std: Any, preset: TransformerPreset,
-              seed: int) -> tuple[TextMotionDataset, TextMotionDataset | None]:
-    dataset = HumanML3D(data_dir)
-    common = dict(unit_length=preset.unit_length, max_motion_length=preset.max_motion_length,
-                  min_motion_length=preset.min_motion_length, seed=seed)
-    train = TextMotionDataset(dataset, dataset.ids("train"), mean, std, **common)
-    try:
-        val: TextMotionDataset | None = TextMotionDataset(dataset, dataset.ids("val"), mean,
-                                                          std, **common)
-    except DataError as error:
-        log.warning("no validation pairs (%s); best-model files will not be written", error)
-        val = None
-    return train, val
-
-
 def train_transformer(kind: str, data_dir: str | Path, vq_dir: str | Path,
                       text_encoder: TextEncoderLike, preset: TransformerPreset,
                       options: RunOptions, *, preset_name: str = "custom",
@@ -208,7 +194,8 @@ def train_transformer(kind: str, data_dir: str | Path, vq_dir: str | Path,
     vq_cfg = vq_loaded.config
     if kind == "res" and vq_cfg.num_quantizers < 2:
         raise ConfigError(f"{vq_dir} has one quantiser; a residual transformer needs >= 2")
-    train, val = _datasets(data_dir, vq_loaded.mean, vq_loaded.std, preset, options.seed)
+    train, val = text_motion_splits(HumanML3D(data_dir), vq_loaded.mean, vq_loaded.std,
+                                    preset, options.seed)
     captions = [c.text for ds in (train, val) if ds is not None
                 for entry in ds.entries for c in entry.captions]
     texts = TextFeatureCache(text_encoder, captions)

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
 from hmu_core.models import build, resolve_kind
 from hmu_core.models.checkpoints import load_model_dir, read_checkpoint
 from hmu_core.models.pipeline import load_pipeline
-from hmu_core.train.data import TextFeatureCache
+from hmu_core.train.data import TextFeatureCache, text_motion_splits
 from hmu_core.train.loop import RunOptions
 from hmu_core.train.runtime import init_runtime
-from hmu_core.train.transformers import MODEL_KINDS, STATE_KEYS, TransformerTask, _datasets
+from hmu_core.train.transformers import MODEL_KINDS, STATE_KEYS, TransformerTask
 from hmu_core.train.transformers import train_transformer as train
 
 from .conftest import HashEncoder, tiny_trans_preset
@@ -26,7 +27,7 @@ def test_losses_finite_and_decreasing_on_a_repeated_batch(kind, synth_dir, vq_di
                                                           tmp_path):
     preset = tiny_trans_preset()
     vq = load_model_dir(vq_dir, "rvqvae", require_meta=True)
-    train_ds, _ = _datasets(synth_dir, vq.mean, vq.std, preset, seed=0)
+    train_ds, _ = text_motion_splits(HumanML3D(synth_dir), vq.mean, vq.std, preset, seed=0)
     texts = TextFeatureCache(encoder, [c.text for e in train_ds.entries for c in e.captions])
     _cls, cfg_cls = resolve_kind(MODEL_KINDS[kind])
     extra = dict(num_quantizers=3) if kind == "res" else {}
