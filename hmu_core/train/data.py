@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -136,11 +136,13 @@ def resolve_out(path: str | Path) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def text_motion_splits(dataset: HumanML3D, mean: Any, std: Any, preset: Any, seed: int
+def text_motion_splits(dataset: HumanML3D, mean: Any, std: Any, preset: Any, seed: int,
+                       exclude: Collection[str] = ()
                        ) -> tuple[TextMotionDataset, TextMotionDataset | None]:
     """Train and val text-motion pairs with the preset's unit/length limits.
 
-    A dataset without usable val pairs trains anyway (with a warning): only the best-model
+    ``exclude``: clip ids left out of both splits (unlearning trains on the retain set). A
+    dataset without usable val pairs trains anyway (with a warning): only the best-model
     files, which are chosen on validation, are then not written.
 
     Raises:
@@ -148,10 +150,15 @@ def text_motion_splits(dataset: HumanML3D, mean: Any, std: Any, preset: Any, see
     """
     common = dict(unit_length=preset.unit_length, max_motion_length=preset.max_motion_length,
                   min_motion_length=preset.min_motion_length, seed=seed)
-    train = TextMotionDataset(dataset, dataset.ids("train"), mean, std, **common)
+    left_out = set(exclude)
+
+    def ids(split: str) -> list[str]:
+        return [i for i in dataset.ids(split) if i not in left_out]
+
+    train = TextMotionDataset(dataset, ids("train"), mean, std, **common)
     try:
-        val: TextMotionDataset | None = TextMotionDataset(dataset, dataset.ids("val"), mean,
-                                                          std, **common)
+        val: TextMotionDataset | None = TextMotionDataset(dataset, ids("val"), mean, std,
+                                                          **common)
     except DataError as error:
         log.warning("no validation pairs (%s); best-model files will not be written", error)
         val = None

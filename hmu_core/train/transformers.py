@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,9 @@ class TransformerTask:
 def train_transformer(kind: str, data_dir: str | Path, vq_dir: str | Path,
                       text_encoder: TextEncoderLike, preset: TransformerPreset,
                       options: RunOptions, *, preset_name: str = "custom",
-                      runtime: Runtime | None = None) -> TrainResult:
+                      runtime: Runtime | None = None, exclude_ids: Collection[str] = (),
+                      init: nn.Module | None = None, init_weights: bool = True
+                      ) -> TrainResult:
     """Train a ``mask`` (MoMask), ``res`` (residual) or ``bamm`` transformer.
 
     Args:
@@ -177,6 +179,11 @@ def train_transformer(kind: str, data_dir: str | Path, vq_dir: str | Path,
         text_encoder: ``name``, ``dim``, ``encode(list[str]) -> (N, dim)``; ``dim`` becomes the
             transformer's ``clip_dim``.
         preset, options, preset_name, runtime: as ``vq.train_vq``.
+        exclude_ids: clips left out of training and validation (the forget set, when
+            fine-tuning or retraining on the retain set).
+        init: a model whose architecture (config) is used instead of the preset's; with
+            ``init_weights`` training starts from its weights (fine-tuning), else from a fresh
+            seeded initialisation (retraining the same architecture).
 
     Raises:
         ConfigError: unknown kind, a VQ with a single quantiser for ``res``, an existing run
@@ -195,7 +202,7 @@ def train_transformer(kind: str, data_dir: str | Path, vq_dir: str | Path,
     if kind == "res" and vq_cfg.num_quantizers < 2:
         raise ConfigError(f"{vq_dir} has one quantiser; a residual transformer needs >= 2")
     train, val = text_motion_splits(HumanML3D(data_dir), vq_loaded.mean, vq_loaded.std,
-                                    preset, options.seed)
+                                    preset, options.seed, exclude=exclude_ids)
     captions = [c.text for ds in (train, val) if ds is not None
                 for entry in ds.entries for c in entry.captions]
     texts = TextFeatureCache(text_encoder, captions)
@@ -207,9 +214,14 @@ def train_transformer(kind: str, data_dir: str | Path, vq_dir: str | Path,
     if kind == "res":
         derived.update(num_quantizers=vq_cfg.num_quantizers,
                        shared_codebook=vq_cfg.shared_codebook)
-    config = cfg_cls(**preset.model_config(kind), **derived)
+    config = init.config if init is not None else cfg_cls(**preset.model_config(kind), **derived)
+    if config.clip_dim != derived["clip_dim"]:
+        raise ConfigError(f"the model reads {config.clip_dim}-d text vectors but the text "
+                          f"encoder gives {derived['clip_dim']}-d ones; use the model's encoder")
     with seeded(options.seed):
         model = build(model_kind, config).to(runtime.device)
+    if init is not None and init_weights:
+        model.load_state_dict(init.state_dict())
     maybe_compile([model.seqTransEncoder], runtime)
     if runtime.is_main and not options.resume:
         updates = opt_updates(preset, preset_name, options.seed, vq_name=Path(vq_dir).name,

@@ -1,0 +1,302 @@
+"""``hmu unlearn lcr|uce|rece|finetune|retrain``: one command per method, one record each.
+
+Every method reads a model set (``--model DIR``) and a dataset (``--data DIR``), splits the
+dataset's ``train_val`` clips by the concepts, edits or retrains, and writes a model set in the
+same layout plus ``unlearning.json`` (``hmu_core.unlearn.record``) to ``--out``, atomically.
+Inputs are checked before any work: an unknown concept, an ``r`` larger than the codebook, a
+model set without a VQ or a dataset without forget clips stop with one line and exit code 2,
+and nothing is written. torch is imported inside ``run`` so ``hmu --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hmu_core.errors import ConfigError
+
+_EPILOG = """examples:
+  hmu unlearn lcr --model runs/set --data data/synth-small --concept violence --out runs/lcr
+  hmu unlearn lcr --model ckpt/t2m --data data/HumanML3D \\
+      --concept kick:16,punch_jab_box_hit_beat:8 --text-encoder clip:/path/ViT-B-32.pt \\
+      --out runs/lcr-violence
+  hmu unlearn lcr --model runs/set --data data/synth-small --concept kick --r 8 \\
+      --safe-code sampled --seed 3 --out runs/lcr-kick-r8
+
+--model DIR is a model set as for `hmu generate` (vq/, trans/ or bamm/, res/,
+length_estimator/, hmu.json); --trans DIR picks another base transformer (e.g. DIR/bamm). The
+output has the same layout plus unlearning.json (method, concepts, every parameter, seed,
+removed codes, sha256 of each edited tensor before and after, versions, wall time).
+"""
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, metavar="DIR", required=True,
+                   help="model set directory to unlearn from")
+    for part in ("vq", "trans", "res"):
+        p.add_argument(f"--{part}", type=Path, metavar="DIR",
+                       help=f"{part} model directory (overrides --model's)")
+    p.add_argument("--text-encoder", metavar="SPEC",
+                   help="text encoder spec, e.g. minilm or clip:/path/ViT-B-32.pt (default: the "
+                   "model set's, else minilm)")
+    p.add_argument("--concept", nargs="+", default=["violence"], metavar="NAME[:R]",
+                   help="concept(s) to unlearn: built-in names or TOML/JSON files; "
+                   "NAME:R gives LCR a per-concept r, e.g. kick:16,punch:8 (default: violence)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="output model set directory")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, metavar="DIR", required=True,
+                   help="dataset in the HumanML3D layout (its train_val clips are used)")
+    p.add_argument("--mode", choices=("official", "word"), default="official",
+                   help="keyword matching: official (case-sensitive substring, as the HMU "
+                   "scripts) or word (whole words with inflections). Default: official")
+    p.add_argument("--min-occurrences", type=int, metavar="N",
+                   help="caption lines that must match for a clip to be forgotten (default: "
+                   "the concept's, 1 for built-ins)")
+
+
+def _method(methods: argparse._SubParsersAction, name: str, help_text: str,
+            description: str) -> argparse.ArgumentParser:
+    p = methods.add_parser(name, help=help_text, description=description, epilog=_EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    _model_args(p)
+    return p
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``hmu unlearn``."""
+    p = sub.add_parser("unlearn", help="remove toxic concepts from a model set",
+                       description="Unlearn toxic concepts: LCR (codebook rows), UCE/RECE "
+                       "(text projection), fine-tuning or retraining on the retain set.",
+                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    methods = p.add_subparsers(dest="method", metavar="METHOD", required=True)
+    lcr = _method(methods, "lcr", "Latent Code Replacement (training-free, seconds)",
+                  "Rank VQ codes by how much more often forget motions use them than retain "
+                  "motions, and overwrite the top r codebook rows with one safe code plus noise.")
+    _data_args(lcr)
+    lcr.add_argument("--r", type=int, default=16,
+                     help="codes to remove per concept without NAME:R (default: 16)")
+    lcr.add_argument("--alpha", type=float, default=1.0,
+                     help="noise scale, in codebook standard deviations (default: 1)")
+    lcr.add_argument("--safe-code", choices=("official", "sampled"), default="official",
+                     help="official: code 0 (a random non-toxic code if 0 is toxic); sampled: a "
+                     "seeded draw among codes retain motions use. Default: official")
+    lcr.add_argument("--layers", default="0", metavar="Q[,Q]",
+                     help="quantizer layers to edit (default: 0, the base layer)")
+    lcr.add_argument("--repeats", type=int, default=20,
+                     help="random crops per caption entry when counting codes (default: 20)")
+    lcr.add_argument("--no-pad", action="store_true",
+                     help="count codes of the crop only, not of the zero-padded tail "
+                     "(the official code counts all 49 tokens)")
+    lcr.add_argument("--no-cache", action="store_true",
+                     help="encode the dataset again instead of reading MODEL/cache/")
+    lcr.set_defaults(run=run_lcr)
+    for name, help_text, description in (
+            ("uce", "Unified Concept Editing of the text projections (closed form)",
+             "Edit both transformers' cond_emb so the concepts' keywords map to the guide's "
+             "output while preserved words keep theirs (float64 closed form, bias kept)."),
+            ("rece", "RECE: UCE plus adversarial re-erasure rounds (closed form)",
+             "UCE, then rounds of: find the embedding that still reproduces the original "
+             "output for each concept, and erase that too.")):
+        q = _method(methods, name, help_text, description)
+        q.add_argument("--technique", choices=("tensor", "replace"), default="tensor",
+                       help="erase targets: tensor (guide output minus its component along the "
+                       "concept's, the HMU default) or replace (the guide output)")
+        q.add_argument("--lamb", type=float, default=0.1, help="pull to the old weights (0.1)")
+        q.add_argument("--erase-scale", type=float, default=0.1, help="s_e (0.1)")
+        q.add_argument("--preserve-scale", type=float, default=0.5, help="s_p (0.5)")
+        q.add_argument("--guide", default="", metavar="TEXT",
+                       help="text the concepts are steered to (default: the empty text, as "
+                       "HMU); 'null' = the zero vector, i.e. the CFG unconditional token")
+        q.add_argument("--preserve", nargs="*", metavar="WORD",
+                       help="texts whose outputs must not move (default: HMU's 21 retain words)")
+        q.add_argument("--hmu-compat", action="store_true",
+                       help="reproduce the official HMU code's forms (bias in the targets; "
+                       "RECE's adversarial embedding from the edited weights)")
+        if name == "rece":
+            q.add_argument("--epochs", type=int, default=1,
+                           help="adversarial rounds after the UCE edit (default: 1, as HMU)")
+            q.add_argument("--reg", type=float, default=1e-3,
+                           help="regulariser of the adversarial embedding (default: 1e-3)")
+        q.set_defaults(run=run_text_edit)
+    for name, help_text, description in (
+            ("finetune", "fine-tune the transformers on the retain set (FT baseline)",
+             "Continue training the base and residual transformers on the train/val clips "
+             "minus the forget clips, with the VQ frozen."),
+            ("retrain", "retrain the transformers from scratch on the retain set (D_r)",
+             "Train the same architectures from a fresh seeded start on the train/val clips "
+             "minus the forget clips: the model that never saw the concept.")):
+        q = _method(methods, name, help_text, description)
+        _data_args(q)
+        q.add_argument("--preset", default="tiny", choices=("tiny", "humanml3d"),
+                       help="training schedule preset (default: tiny)")
+        q.add_argument("--epochs", type=int, default=5 if name == "finetune" else None,
+                       help="epochs to train" + (" (default: 5)" if name == "finetune" else
+                                                 " (default: the preset's full schedule)"))
+        q.add_argument("--max-iters", type=int, help="iteration budget (overrides the preset's)")
+        q.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
+        q.set_defaults(run=run_train_baseline)
+
+
+def progress_bar(disabled: bool) -> Any:
+    """A ``code_stats.Progress`` over tqdm (stderr)."""
+    from tqdm import tqdm
+
+    def wrap(items: Iterable[Any], total: int, description: str) -> Iterable[Any]:
+        return tqdm(items, total=total, desc=description, disable=disabled, leave=False)
+
+    return wrap
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--layers {text!r}: give quantizer indices like 0 or 0,1") from None
+
+
+def _source(loaded: Any) -> dict[str, Any]:
+    models = loaded.models
+    return {"model_dir": None if models.root is None else str(models.root),
+            "parts": {p: str(d.checkpoint_file) for p, d in loaded.parts.items()},
+            "trans_kind": loaded.trans_kind, "text_encoder": models.text_encoder}
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    if args.out.exists() and not args.overwrite:
+        raise ConfigError(f"{args.out} already exists; choose a new --out or pass --overwrite")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from hmu_core.unlearn.model_io import load_model_set
+
+    return load_model_set(args.model, device=args.device, vq=args.vq, trans=args.trans,
+                          res=args.res, text_encoder=args.text_encoder)
+
+
+def _data(args: argparse.Namespace, names: list[str]) -> Any:
+    from hmu_core.unlearn.concept_data import load_concept_data
+
+    return load_concept_data(args.data, names, mode=args.mode,
+                             min_occurrences=args.min_occurrences)
+
+
+def _finish(args: argparse.Namespace, loaded: Any, *, method: str, concepts: list[dict],
+            parameters: dict, data: dict, edits: list, results: dict, edited: dict,
+            started: float) -> None:
+    """Build the record and write the unlearned set atomically."""
+    from hmu_core.unlearn.model_io import write_unlearned_set
+    from hmu_core.unlearn.record import build_record
+
+    record = build_record(method=method, concepts=concepts, parameters=parameters,
+                          seed=args.seed, source=_source(loaded), data=data, edits=edits,
+                          results=results, wall_s=time.perf_counter() - started)
+    write_unlearned_set(loaded, args.out, record, edited=edited, overwrite=args.overwrite)
+
+
+def run_lcr(args: argparse.Namespace) -> int:
+    """``hmu unlearn lcr``."""
+    from hmu_core.unlearn.code_stats import SampleProtocol
+    from hmu_core.unlearn.concept_data import parse_concept_specs
+    from hmu_core.unlearn.lcr_model import LCRConfig, run_lcr
+    from hmu_core.unlearn.record import concept_entries
+
+    started = time.perf_counter()
+    _check_out(args)
+    specs = parse_concept_specs(args.concept)
+    config = LCRConfig(r=args.r, alpha=args.alpha, safe_code=args.safe_code,
+                       layers=_layers(args.layers), seed=args.seed,
+                       protocol=SampleProtocol(repeats=args.repeats, seed=args.seed,
+                                               pad_to_max=not args.no_pad))
+    loaded = _load(args)
+    data = _data(args, [s.name for s in specs])
+    root = loaded.models.root or loaded.models.vq.parent
+    result = run_lcr(loaded.parts["vq"], data, specs, config,
+                     cache_dir=None if args.no_cache else root / "cache",
+                     progress=progress_bar(args.no_progress))
+    _finish(args, loaded, method="lcr",
+            concepts=concept_entries(data.concepts, args.mode, result.per_concept),
+            parameters=config.to_dict(), data=data.summary(), edits=result.edits,
+            results=result.results(), edited={"vq": loaded.model("vq")}, started=started)
+    codes = ", ".join(f"layer {q}: {len(c)} codes" for q, c in result.removed.items())
+    print(f"{args.out}: LCR removed {codes} (safe code "
+          f"{', '.join(str(s) for s in result.safe_codes.values())}) in "
+          f"{time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def run_text_edit(args: argparse.Namespace) -> int:
+    """``hmu unlearn uce`` and ``hmu unlearn rece``."""
+    from hmu_core.data.concepts import resolve_concepts
+    from hmu_core.models.generate import load_text_encoder
+    from hmu_core.unlearn.concept_data import parse_concept_specs
+    from hmu_core.unlearn.rece import RECEConfig
+    from hmu_core.unlearn.record import concept_entries
+    from hmu_core.unlearn.text_edit import run_text_edit
+    from hmu_core.unlearn.uce import HMU_PRESERVE_WORDS, UCEConfig
+
+    started = time.perf_counter()
+    _check_out(args)
+    specs = parse_concept_specs(args.concept)
+    if any(s.r is not None for s in specs):
+        raise ConfigError("NAME:R sets LCR's r; UCE/RECE take plain concept names")
+    concepts = resolve_concepts([s.name for s in specs])
+    uce = UCEConfig(lamb=args.lamb, erase_scale=args.erase_scale,
+                    preserve_scale=args.preserve_scale, technique=args.technique,
+                    guide=args.guide, hmu_compat=args.hmu_compat)
+    config: UCEConfig | RECEConfig = uce if args.method == "uce" else RECEConfig(
+        uce=uce, epochs=args.epochs, reg=args.reg, hmu_compat=args.hmu_compat)
+    preserve = list(HMU_PRESERVE_WORDS) if args.preserve is None else args.preserve
+    loaded = _load(args)
+    encoder = load_text_encoder(loaded.models.text_encoder)
+    result = run_text_edit(loaded, encoder, concepts, config, preserve)
+    _finish(args, loaded, method=args.method, concepts=concept_entries(concepts, "keywords"),
+            parameters={**config.to_dict(), "seed": args.seed}, data={},
+            edits=result.edits, results=result.results,
+            edited={p: loaded.model(p) for p in result.edited_parts}, started=started)
+    print(f"{args.out}: {args.method.upper()} edited cond_emb of "
+          f"{', '.join(result.edited_parts)} ({len(result.results['erase_texts'])} erased "
+          f"texts) in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def run_train_baseline(args: argparse.Namespace) -> int:
+    """``hmu unlearn finetune`` and ``hmu unlearn retrain``."""
+    from hmu_core.models.generate import load_text_encoder
+    from hmu_core.train.runtime import init_runtime
+    from hmu_core.unlearn.concept_data import parse_concept_specs
+    from hmu_core.unlearn.finetune import TrainBaselineConfig, train_baseline
+    from hmu_core.unlearn.record import concept_entries, tensor_edit
+
+    started = time.perf_counter()
+    _check_out(args)
+    specs = parse_concept_specs(args.concept)
+    config = TrainBaselineConfig(method=args.method, preset=args.preset, epochs=args.epochs,
+                                 max_iters=args.max_iters, lr=args.lr, seed=args.seed)
+    loaded = _load(args)
+    data = _data(args, [s.name for s in specs])
+    encoder = load_text_encoder(loaded.models.text_encoder)
+    trained, results = train_baseline(loaded, data, encoder, config,
+                                      init_runtime(args.device), args.out.resolve().parent,
+                                      progress=not args.no_progress)
+    edits = [tensor_edit(part, key, before, model.state_dict()[key])
+             for part, model in trained.items()
+             for key, before in loaded.model(part).state_dict().items()]
+    _finish(args, loaded, method=args.method,
+            concepts=concept_entries(data.concepts, args.mode), parameters=config.to_dict(),
+            data=data.summary(), edits=[e for e in edits
+                                        if e["sha256_before"] != e["sha256_after"]],
+            results={"training": results}, started=started,
+            edited=trained)
+    print(f"{args.out}: {args.method} trained {', '.join(trained)} on "
+          f"{len(data.retain_ids)} retain clips in {time.perf_counter() - started:.1f} s")
+    return 0

@@ -1,0 +1,169 @@
+"""``hmu unlearn``: every method end to end on micro MoMask and BAMM sets, the record, what
+changes and what must not, reruns, and bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from hmu_core.cli.main import main
+from hmu_core.models.checkpoints import read_checkpoint
+from hmu_core.unlearn.record import tensor_sha256
+
+from .conftest import NB_CODE
+
+
+def _tensors(model_set: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of every loaded checkpoint, keyed part/entry.key."""
+    out = {}
+    for part in ("vq", "trans", "bamm", "res", "length_estimator"):
+        for file in sorted((model_set / part / "model").glob("*.tar")) if (
+                model_set / part).is_dir() else []:
+            for entry, value in read_checkpoint(file).items():
+                if isinstance(value, dict):
+                    for key, tensor in value.items():
+                        if isinstance(tensor, torch.Tensor):
+                            out[f"{part}/{entry}.{key}"] = tensor
+    return out
+
+
+def _changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> list[str]:
+    assert before.keys() == after.keys()
+    return sorted(k for k in before if not torch.equal(before[k], after[k]))
+
+
+def _run(*args: object) -> int:
+    return main(["unlearn", *map(str, args), "--no-progress"])
+
+
+def test_lcr_edits_only_the_removed_codebook_rows(momask_set, unlearn_data, tmp_path):
+    out = tmp_path / "lcr"
+    assert _run("lcr", "--model", momask_set, "--data", unlearn_data, "--concept", "kick",
+                "--r", "4", "--repeats", "2", "--out", out) == 0
+    before, after = _tensors(momask_set), _tensors(out)
+    assert _changed(before, after) == ["vq/vq_model.quantizer.layers.0.codebook"]
+    record = json.loads((out / "unlearning.json").read_text())
+    removed = record["results"]["removed_codes"]["0"]
+    safe = record["results"]["safe_code"]["0"]
+    assert 1 <= len(removed) <= 4 and safe not in removed
+    key = "vq/vq_model.quantizer.layers.0.codebook"
+    rows = (before[key] != after[key]).any(dim=1).nonzero().flatten().tolist()
+    assert sorted(rows) == sorted(removed)
+    (edit,) = record["edits"]
+    assert edit == {"part": "vq", "tensor": "quantizer.layers.0.codebook",
+                    "sha256_before": tensor_sha256(before[key]),
+                    "sha256_after": tensor_sha256(after[key])}
+    assert record["method"] == "lcr" and record["seed"] == 0
+    assert record["concepts"][0]["name"] == "kick" and record["concepts"][0]["r"] == 4
+    assert record["parameters"]["protocol"]["repeats"] == 2
+    assert record["data"]["forget_clips"] > 0 and record["versions"]["torch"]
+    assert json.loads((out / "hmu.json").read_text())["trans"] == "trans"
+    # only the files the loaders read are carried over; the cache stays with the source
+    assert sorted(p.name for p in (out / "trans" / "model").iterdir()) == ["latest.tar"]
+    assert list((momask_set / "cache").glob("lcr_codes_*.npz"))
+
+
+def test_lcr_rerun_gives_the_same_files(momask_set, unlearn_data, tmp_path):
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        assert _run("lcr", "--model", momask_set, "--data", unlearn_data, "--concept",
+                    "kick:3,punch:2", "--repeats", "2", "--seed", "5", "--out", out) == 0
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(outs[1]) for p in outs[1].rglob("*") if p.is_file())
+    for rel in files:
+        a, b = (outs[0] / rel).read_bytes(), (outs[1] / rel).read_bytes()
+        if rel.name == "unlearning.json":
+            ja, jb = json.loads(a), json.loads(b)
+            ja.pop("timing"), jb.pop("timing")
+            assert ja == jb
+        else:
+            assert a == b, rel
+    record = json.loads((outs[0] / "unlearning.json").read_text())
+    per = record["results"]["per_concept"]
+    merged = record["results"]["removed_codes"]["0"]
+    assert merged == list(dict.fromkeys(per["kick"]["codes"]["0"] + per["punch"]["codes"]["0"]))
+
+
+def test_lcr_on_bamm_and_other_layers(bamm_set, unlearn_data, tmp_path):
+    out = tmp_path / "lcr_bamm"
+    assert _run("lcr", "--model", bamm_set, "--data", unlearn_data, "--concept", "violence",
+                "--r", "3", "--layers", "0,2", "--safe-code", "sampled", "--repeats", "1",
+                "--out", out) == 0
+    assert _changed(_tensors(bamm_set), _tensors(out)) == [
+        "vq/vq_model.quantizer.layers.0.codebook", "vq/vq_model.quantizer.layers.2.codebook"]
+    assert (out / "bamm" / "model" / "latest.tar").is_file()
+
+
+@pytest.mark.parametrize("method", ["uce", "rece"])
+@pytest.mark.parametrize("model_set", ["momask_set", "bamm_set"])
+def test_uce_and_rece_edit_only_cond_emb(method, model_set, request, tmp_path):
+    source = request.getfixturevalue(model_set)
+    out = tmp_path / method
+    extra = ["--epochs", "2"] if method == "rece" else []
+    assert _run(method, "--model", source, "--concept", "violence", *extra, "--out", out) == 0
+    base = "bamm" if model_set == "bamm_set" else "trans"
+    assert _changed(_tensors(source), _tensors(out)) == sorted([
+        f"{base}/t2m_transformer.cond_emb.weight", "res/res_transformer.cond_emb.weight"])
+    assert (out / "vq" / "model" / "net_best_fid.tar").read_bytes() == \
+        (source / "vq" / "model" / "net_best_fid.tar").read_bytes()
+    record = json.loads((out / "unlearning.json").read_text())
+    assert [e["part"] for e in record["edits"]] == ["trans", "res"]
+    assert record["results"]["erase_texts"][:3] == ["kick", "punch", "hit"]
+    assert len(record["results"]["per_epoch"]) == (2 if method == "rece" else 0)
+
+
+@pytest.mark.parametrize("method", ["finetune", "retrain"])
+def test_training_baselines_leave_the_vq_alone(method, momask_set, unlearn_data, tmp_path):
+    out = tmp_path / method
+    assert _run(method, "--model", momask_set, "--data", unlearn_data, "--concept", "violence",
+                "--max-iters", "2", "--out", out) == 0
+    changed = _changed(_tensors(momask_set), _tensors(out))
+    assert changed and all(k.startswith(("trans/", "res/")) for k in changed)
+    record = json.loads((out / "unlearning.json").read_text())
+    assert record["results"]["training"]["trans"]["iterations"] == 2
+    assert record["data"]["retain_clips"] < record["data"]["clips"]
+    assert not list(tmp_path.glob(".hmu-train-*"))  # scratch runs are cleaned up
+
+
+@pytest.mark.parametrize("args, message", [
+    (["lcr", "--concept", "murder"], "unknown concept"),
+    (["lcr", "--concept", "kick", "--r", str(NB_CODE + 1)], f"1..{NB_CODE}"),
+    (["lcr", "--concept", "kick", "--layers", "7"], "quantizer layers"),
+    (["uce", "--concept", "kick:4"], "plain concept names"),
+    (["finetune", "--concept", "kick", "--epochs", "0"], "--epochs must be >= 1"),
+])
+def test_bad_inputs_exit_2_and_write_nothing(args, message, momask_set, unlearn_data, tmp_path,
+                                             capsys):
+    out = tmp_path / "out"
+    data = [] if args[0] == "uce" else ["--data", unlearn_data]
+    assert _run(*args, "--model", momask_set, *data, "--out", out) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_dataset_without_forget_clips_and_model_without_vq(momask_set, unlearn_data, tmp_path,
+                                                           capsys):
+    concept = tmp_path / "never.toml"
+    concept.write_text('[concepts.never]\nkeywords = ["zzyzx"]\n')
+    out = tmp_path / "out"
+    assert _run("lcr", "--model", momask_set, "--data", unlearn_data, "--concept", concept,
+                "--out", out) == 2
+    assert "nothing to unlearn" in capsys.readouterr().err
+    empty = tmp_path / "empty_set"
+    empty.mkdir()
+    assert _run("lcr", "--model", empty, "--data", unlearn_data, "--concept", "kick",
+                "--out", out) == 2
+    assert "no vq model" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_existing_output_needs_overwrite(momask_set, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert _run("uce", "--model", momask_set, "--concept", "kick", "--out", out) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "mine"
