@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-TORCH_FREE_PACKAGES = ["hmu_core.motion", "hmu_core.synth"]
+TORCH_FREE_PACKAGES = ["hmu_core.motion", "hmu_core.synth", "exporter.runtime"]
 """Packages whose every module must import without torch."""
 TORCH_FREE_MODULES = [
     "hmu_core", "hmu_core.errors", "hmu_core.atomic", "hmu_core.classifier",
@@ -28,7 +28,7 @@ TORCH_FREE_MODULES = [
     "hmu_core.text.clip_tokenizer", "hmu_core.models.sampling",
 ]  # fmt: skip
 """Single modules that must import without torch."""
-BPY_FREE_PACKAGES = ["hmu_core.motion", "hmu_core.synth"]
+BPY_FREE_PACKAGES = ["hmu_core.motion", "hmu_core.synth", "exporter.runtime"]
 BPY_FREE_MODULES = ["hmu_core", "hmu_core.errors", "hmu_core.atomic"]
 
 _SCRIPT = textwrap.dedent(

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 
 from hmu_core import __version__
 from hmu_core.cli import data as data_cli
+from hmu_core.cli import export as export_cli
 from hmu_core.cli import generate as generate_cli
 from hmu_core.cli import train as train_cli
 from hmu_core.cli import unlearn as unlearn_cli
 from hmu_core.errors import HmuError
 
-VERB_GROUPS = (data_cli, train_cli, generate_cli, unlearn_cli)
+VERB_GROUPS = (data_cli, train_cli, generate_cli, unlearn_cli, export_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

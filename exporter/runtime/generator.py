@@ -1,0 +1,263 @@
+"""Text -> ``Motion`` from a bundle with numpy and onnxruntime: the torch pipeline's twin.
+
+Same steps and seed semantics as ``hmu_core.models.generate.generate_motions`` (a parity test
+pins them): prompts are encoded once; lengths come from seconds (``round(s * fps / 4)`` tokens
+in the manifest's range), else from the length estimator (MoMask, drawn from the request's
+stream) or BAMM's END token; ``hmu_core.models.sampling`` samples the base and residual layers
+over the ONNX step graphs; each request is decoded alone and de-normalised.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from exporter.runtime.bundle import Bundle, check_session_io, read_bundle
+from exporter.runtime.sessions import CPU, CUDA, Placement, check_device, open_session
+from exporter.runtime.text import make_tokenizer
+from hmu_core.errors import BundleError, ConfigError, MotionError
+from hmu_core.models import sampling as S
+from hmu_core.motion.motion import Motion
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT_CHARS = 1000
+
+
+@dataclass
+class Generation:
+    """One ``Motion`` and its ``(len, layers)`` int64 codes per request."""
+
+    motions: list[Motion]
+    tokens: list[np.ndarray]
+
+
+def check_prompts(prompts: str | Sequence[str]) -> list[str]:
+    """Prompts as a list; ``ConfigError`` for none, an empty one or one over 1000 characters."""
+    items = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not items:
+        raise ConfigError("give one or more prompts")
+    for i, text in enumerate(items):
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"prompt {i} is empty or not text ({text!r}); describe a motion")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise ConfigError(f"prompt {i} has {len(text)} characters; keep prompts under "
+                              f"{MAX_PROMPT_CHARS}")
+    return items
+
+
+class Generator:
+    """A bundle loaded into onnxruntime sessions, ready to sample.
+
+    Args:
+        bundle: a bundle directory or a ``Bundle`` from ``read_bundle``.
+        device: ``auto`` (CUDA when a session really gets it), ``cuda`` or ``cpu``.
+        threads: intra-op threads per session (None: onnxruntime's default).
+    Attributes:
+        provider: ``CUDAExecutionProvider`` only if every session runs on CUDA, else
+            ``CPUExecutionProvider``; ``provider_reason`` says why when it is CPU.
+    Raises:
+        BundleError: a missing or changed file, an unknown format version, a graph that is
+            not loadable or whose inputs/outputs differ from the manifest.
+    """
+
+    def __init__(self, bundle: str | Path | Bundle, device: str = "auto",
+                 threads: int | None = None) -> None:
+        check_device(device)
+        self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
+        m = self.bundle.manifest
+        self.kind = self.bundle.kind
+        self.tokens = m["tokens"]
+        self.fps = float(m["fps"])
+        self.unit_length = int(m["unit_length"])
+        self.min_tokens, self.max_tokens = int(m["min_tokens"]), int(m["max_tokens"])
+        self.sessions: dict[str, Any] = {}
+        placements: dict[str, Placement] = {}
+        for stage, spec in self.bundle.graphs.items():
+            session, placements[stage] = open_session(self.bundle.file(spec.file), device,
+                                                      threads)
+            check_session_io(self.bundle.path, stage, spec, session)
+            self.sessions[stage] = session
+        self.placements = placements
+        on_cpu = [p for p in placements.values() if p.provider != CUDA]
+        self.provider = CPU if on_cpu else CUDA
+        self.provider_reason = on_cpu[0].reason if on_cpu else ""
+        self.tokenizer = make_tokenizer(self.bundle.path, m["text_encoder"])
+        try:
+            self.default_params = S.SamplingParams(**m["sampling_defaults"])
+        except (TypeError, ConfigError) as exc:
+            raise BundleError(f"bundle {self.bundle.path}: bad sampling_defaults ({exc}); "
+                              f"re-export the bundle or update hmu") from None
+        self.text_dim = int(m["text_encoder"]["dim"])
+
+    # -- stages ------------------------------------------------------------------------------
+
+    def _run(self, stage: str, **feeds: np.ndarray) -> np.ndarray:
+        return self.sessions[stage].run(None, feeds)[0]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """``(N, D)`` float32 condition vectors for ``texts``."""
+        feeds = self.tokenizer(texts)
+        cond = np.asarray(self._run("text_encoder", **feeds), np.float32)
+        if cond.shape != (len(texts), self.text_dim) or not np.isfinite(cond).all():
+            raise MotionError(f"the text encoder gave {cond.shape} (or non-finite) vectors for "
+                              f"{len(texts)} prompts; the bundle is broken, re-export it")
+        return cond
+
+    def mask_step(self, ids: np.ndarray, cond: np.ndarray, padding: np.ndarray) -> np.ndarray:
+        """``sampling.MaskStep`` over ``base.onnx``."""
+        return self._run("base", ids=ids.astype(np.int64), cond=cond.astype(np.float32),
+                         padding_mask=padding.astype(bool))
+
+    def bamm_step(self, ids: np.ndarray, cond: np.ndarray,
+                  cond_idx: np.ndarray | None) -> np.ndarray:
+        """``sampling.BAMMStep``; ``None`` (plain causal pass) is all ``pad_id`` conditions."""
+        if cond_idx is None:
+            cond_idx = np.full(ids.shape, self.tokens["pad_id"], np.int64)
+        return self._run("base", ids=ids.astype(np.int64), cond=cond.astype(np.float32),
+                         cond_idx=cond_idx.astype(np.int64))
+
+    def res_step(self, ids: np.ndarray, cond: np.ndarray, padding: np.ndarray) -> np.ndarray:
+        """``sampling.ResStep`` over ``res.onnx`` (history sum inside the graph)."""
+        return self._run("res", ids=ids.astype(np.int64), cond=cond.astype(np.float32),
+                         padding_mask=padding.astype(bool))
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """``(len, layers)`` codes of one request -> ``(4 len, 263)`` de-normalised features."""
+        q = int(self.tokens["num_quantizers"])
+        full = np.full((1, codes.shape[0], q), -1, np.int64)
+        full[0, :, : codes.shape[1]] = codes
+        x = self._run("decoder", ids=full)[0]
+        return (x * self.bundle.std + self.bundle.mean).astype(np.float32)
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    def tokens_from_seconds(self, seconds: Any) -> int:
+        """``round(seconds * fps / unit_length)``, which must lie in the manifest's range."""
+        try:
+            value = float(seconds)
+        except (TypeError, ValueError):
+            raise ConfigError(f"seconds must be a number, got {seconds!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"seconds must be a finite number > 0, got {seconds!r}")
+        tokens = math.floor(value * self.fps / self.unit_length + 0.5)
+        if not self.min_tokens <= tokens <= self.max_tokens:
+            low, high = self.min_tokens * self.unit_length, self.max_tokens * self.unit_length
+            raise ConfigError(f"{value:g} s is {tokens * self.unit_length} frames at "
+                              f"{self.fps:g} fps; the model makes {low}..{high} frames "
+                              f"({low / self.fps:g}..{high / self.fps:g} s): choose a duration "
+                              f"in range")
+        return tokens
+
+    def _given_lengths(self, seconds: Any, tokens: Any, count: int) -> np.ndarray | None:
+        if tokens is not None:
+            if seconds is not None:
+                raise ConfigError("give seconds or token lengths, not both")
+            lens = np.asarray(tokens)
+            if lens.shape != (count,) or lens.dtype.kind not in "iu" or not (
+                    lens.min() >= 1 and lens.max() <= self.max_tokens):
+                raise ConfigError(f"token lengths must be {count} ints in [1, "
+                                  f"{self.max_tokens}] (frames // {self.unit_length}), one per "
+                                  f"prompt; got {lens.tolist()}")
+            return lens.astype(np.int64)
+        if seconds is None:
+            return None
+        many = isinstance(seconds, Sequence) and not isinstance(seconds, str)
+        values = list(seconds) if many else [seconds] * count
+        if len(values) != count:
+            raise ConfigError(f"got {len(values)} durations for {count} prompts")
+        return np.array([self.tokens_from_seconds(s) for s in values], np.int64)
+
+    def _estimated_lengths(self, cond: np.ndarray, streams: S.RequestStreams
+                           ) -> tuple[np.ndarray | None, str]:
+        if self.kind == "bamm":
+            return None, "bamm_end_token"
+        if "length_estimator" not in self.sessions:
+            raise ConfigError("no duration given and the bundle has no length estimator; pass "
+                              "seconds")
+        logits = self._run("length_estimator", cond=cond)
+        return S.sample_token_lengths(logits, streams, self.min_tokens, self.max_tokens), \
+            "length_estimator"
+
+    def sample(self, cond: np.ndarray, lengths: np.ndarray | None, streams: S.RequestStreams,
+               params: S.SamplingParams) -> tuple[np.ndarray, np.ndarray]:
+        """Base and residual layers: ``(ids (B, n, layers), lengths (B,))``, -1 at padding."""
+        tok = self.tokens
+        if self.kind == "bamm":
+            base, lens = S.sample_bamm_base(self.bamm_step, cond, lengths, streams, params,
+                                            end_id=tok["end_id"], pad_id=tok["pad_id"],
+                                            slots=tok["bamm_slots"])
+        else:
+            if lengths is None:
+                raise ConfigError("MoMask needs token lengths")
+            lens = np.asarray(lengths, np.int64)
+            base = S.sample_momask_base(self.mask_step, cond, lens, streams, params,
+                                        mask_id=tok["mask_id"], pad_id=tok["pad_id"])
+        if "res" not in self.sessions:
+            keep = np.arange(base.shape[1])[None] < lens[:, None]
+            return np.where(keep, base, -1)[..., None], lens
+        ids = S.sample_residual(self.res_step, base, cond, lens, streams, params,
+                                pad_id=tok["res_pad_id"], num_quantizers=tok["num_quantizers"])
+        return ids, lens
+
+    def generate(self, prompts: str | Sequence[str], *,
+                 seconds: float | Sequence[float] | None = None, seed: int = 0,
+                 seeds: Sequence[int] | None = None, params: S.SamplingParams | None = None,
+                 tokens: Sequence[int] | None = None) -> Generation:
+        """Prompts -> motions, batched and seeded like ``generate_motions``.
+
+        Args:
+            prompts: one text or a list (each 1..1000 characters).
+            seconds: one duration for all, one per prompt, or None (length estimator / END).
+            seed: request i uses ``seed + i``; ``seeds`` gives each request's seed instead.
+            params: sampling knobs (default: the bundle's ``sampling_defaults``).
+            tokens: token lengths (frames // 4, 1..49), one per prompt, instead of ``seconds``
+            (the evaluation protocol uses ground-truth lengths).
+        Returns:
+            ``Generation``: one 20 fps ``Motion`` (features and joints) and its codes per prompt.
+        Raises:
+            ConfigError: bad prompt, seed, duration or knob, before any network runs.
+            MotionError: non-finite output (a broken bundle).
+        """
+        texts = check_prompts(prompts)
+        if params is None:
+            params = self.default_params
+        elif not isinstance(params, S.SamplingParams):
+            raise ConfigError(f"params must be a SamplingParams, got {type(params).__name__}")
+        streams = S.RequestStreams.from_seed(seed, len(texts)) if seeds is None else \
+            S.RequestStreams(seeds)
+        if len(streams) != len(texts):
+            raise ConfigError(f"got {len(streams)} seeds for {len(texts)} prompts")
+        lengths = self._given_lengths(seconds, tokens, len(texts))
+        cond = self.encode(texts)
+        source = "seconds" if tokens is None else "tokens"
+        if lengths is None:
+            lengths, source = self._estimated_lengths(cond, streams)
+        ids, lens = self.sample(cond, lengths, streams, params)
+        manifest = self.bundle.manifest
+        motions, tokens = [], []
+        for b, text in enumerate(texts):
+            codes = np.ascontiguousarray(ids[b, : int(lens[b])])
+            feats = self.decode(codes)
+            if not np.isfinite(feats).all():
+                raise MotionError(f"prompt {b} decoded to non-finite features: the bundle's "
+                                  f"decoder or statistics are broken; re-export it")
+            provenance = {
+                "bundle": str(self.bundle.path), "runtime": "onnxruntime",
+                "provider": self.provider, "model_kind": self.kind, "seed": streams.seeds[b],
+                "sampling": params.to_dict(), "token_length": int(lens[b]),
+                "length_source": source, "text_encoder": manifest["text_encoder"]["name"],
+                "unlearning": manifest.get("unlearning"),
+            }
+            motions.append(Motion.from_features(feats, text=text, fps=self.fps,
+                                                provenance=provenance))
+            tokens.append(codes)
+        log.info("generated %d motion(s), lengths %s tokens", len(motions), lens.tolist())
+        return Generation(motions=motions, tokens=tokens)
+
