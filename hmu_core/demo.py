@@ -75,29 +75,21 @@ def make_data(out: Path, size: str, step: Step) -> Path:
 
 
 def unlearn(out: Path, data: Path, r: int, repeats: int, progress: Any, step: Step) -> Path:
-    """LCR on the default model, once; the unlearned set under ``out/models/lcr``."""
+    """LCR on the default model, once; the unlearned set under ``out/models``."""
     from hmu_core.unlearn.code_stats import SampleProtocol
     from hmu_core.unlearn.concept_data import ConceptSpec, load_concept_data
-    from hmu_core.unlearn.lcr_model import LCRConfig, run_lcr
-    from hmu_core.unlearn.model_io import load_model_set, write_unlearned_set
-    from hmu_core.unlearn.record import build_record, concept_entries
+    from hmu_core.unlearn.lcr_model import LCRConfig
+    from hmu_core.unlearn.lcr_set import make_lcr_set
+    from hmu_core.unlearn.model_io import load_model_set
 
     target = out / "models" / f"lcr-r{r}-x{repeats}"
     if (target / "unlearning.json").is_file():
         return target
     step(f"LCR: removing the {r} most violence-specific codes of the default model")
-    started = time.perf_counter()
-    loaded = load_model_set(default_model_dir())
-    concept_data = load_concept_data(data, [CONCEPT])
     config = LCRConfig(r=r, protocol=SampleProtocol(repeats=repeats))
-    result = run_lcr(loaded.parts["vq"], concept_data, [ConceptSpec(CONCEPT, r)], config,
-                     cache_dir=out / "cache", progress=progress)
-    record = build_record(method="lcr", concepts=concept_entries(
-        concept_data.concepts, "official", result.per_concept), parameters=config.to_dict(),
-        seed=config.seed, source={"model_dir": "hmu_core/assets/default_model"},
-        data=concept_data.summary(), edits=result.edits, results=result.results(),
-        wall_s=time.perf_counter() - started)
-    write_unlearned_set(loaded, target, record, edited={"vq": loaded.model("vq")})
+    make_lcr_set(load_model_set(default_model_dir()), load_concept_data(data, [CONCEPT]),
+                 [ConceptSpec(CONCEPT, r)], config, target, cache_dir=out / "cache",
+                 progress=progress)
     return target
 
 

@@ -164,13 +164,6 @@ def _layers(text: str) -> tuple[int, ...]:
         raise ConfigError(f"--layers {text!r}: give quantizer indices like 0 or 0,1") from None
 
 
-def _source(loaded: Any) -> dict[str, Any]:
-    models = loaded.models
-    return {"model_dir": None if models.root is None else str(models.root),
-            "parts": {p: str(d.checkpoint_file) for p, d in loaded.parts.items()},
-            "trans_kind": loaded.trans_kind, "text_encoder": models.text_encoder}
-
-
 def _check_out(args: argparse.Namespace) -> None:
     if args.out.exists() and not args.overwrite:
         raise ConfigError(f"{args.out} already exists; choose a new --out or pass --overwrite")
@@ -194,11 +187,12 @@ def _finish(args: argparse.Namespace, loaded: Any, *, method: str, concepts: lis
             parameters: dict, data: dict, edits: list, results: dict, edited: dict,
             started: float) -> None:
     """Build the record and write the unlearned set atomically."""
+    from hmu_core.unlearn.lcr_set import source_record
     from hmu_core.unlearn.model_io import write_unlearned_set
     from hmu_core.unlearn.record import build_record
 
     record = build_record(method=method, concepts=concepts, parameters=parameters,
-                          seed=args.seed, source=_source(loaded), data=data, edits=edits,
+                          seed=args.seed, source=source_record(loaded), data=data, edits=edits,
                           results=results, wall_s=time.perf_counter() - started)
     write_unlearned_set(loaded, args.out, record, edited=edited, overwrite=args.overwrite)
 
@@ -207,8 +201,8 @@ def run_lcr(args: argparse.Namespace) -> int:
     """``hmu unlearn lcr``."""
     from hmu_core.unlearn.code_stats import SampleProtocol
     from hmu_core.unlearn.concept_data import parse_concept_specs
-    from hmu_core.unlearn.lcr_model import LCRConfig, run_lcr
-    from hmu_core.unlearn.record import concept_entries
+    from hmu_core.unlearn.lcr_model import LCRConfig
+    from hmu_core.unlearn.lcr_set import make_lcr_set
 
     started = time.perf_counter()
     _check_out(args)
@@ -220,16 +214,12 @@ def run_lcr(args: argparse.Namespace) -> int:
     loaded = _load(args)
     data = _data(args, [s.name for s in specs])
     root = loaded.models.root or loaded.models.vq.parent
-    result = run_lcr(loaded.parts["vq"], data, specs, config,
-                     cache_dir=None if args.no_cache else root / "cache",
-                     progress=progress_bar(args.no_progress))
-    _finish(args, loaded, method="lcr",
-            concepts=concept_entries(data.concepts, args.mode, result.per_concept),
-            parameters=config.to_dict(), data=data.summary(), edits=result.edits,
-            results=result.results(), edited={"vq": loaded.model("vq")}, started=started)
-    codes = ", ".join(f"layer {q}: {len(c)} codes" for q, c in result.removed.items())
+    made = make_lcr_set(loaded, data, specs, config, args.out, mode=args.mode,
+                        cache_dir=None if args.no_cache else root / "cache",
+                        progress=progress_bar(args.no_progress), overwrite=args.overwrite)
+    codes = ", ".join(f"layer {q}: {len(c)} codes" for q, c in made.result.removed.items())
     print(f"{args.out}: LCR removed {codes} (safe code "
-          f"{', '.join(str(s) for s in result.safe_codes.values())}) in "
+          f"{', '.join(str(s) for s in made.result.safe_codes.values())}) in "
           f"{time.perf_counter() - started:.1f} s")
     return 0
 
