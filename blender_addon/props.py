@@ -1,0 +1,115 @@
+"""Per-scene settings (``Scene.hmu``): what the N-panel edits and the operators read.
+
+Saved in the .blend, so a scene remembers its prompt, target rig and library/render setup.
+The duration is stored once, in seconds; ``frames`` is a view of it in the scene's own frame
+rate (the model runs at 20 fps and its keys are mapped onto scene time, never the reverse).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+MODEL_FPS = 20.0
+DEFAULT_SECONDS = 4.0
+
+
+def scene_fps(scene: Any) -> float:
+    return scene.render.fps / scene.render.fps_base
+
+
+def _is_armature(_self: Any, obj: Any) -> bool:
+    return obj.type == "ARMATURE"
+
+
+def _get_frames(self: Any) -> int:
+    return max(1, round(self.seconds * scene_fps(self.id_data)))
+
+
+def _set_frames(self: Any, value: int) -> None:
+    self.seconds = max(0.05, value / scene_fps(self.id_data))
+
+
+class HMU_PG_scene(bpy.types.PropertyGroup):
+    """Scene-level hmu settings."""
+
+    target: PointerProperty(
+        name="Target", type=bpy.types.Object, poll=_is_armature,
+        description="SMPL-topology armature to key; empty: hmu builds one")
+    prompt: StringProperty(
+        name="Prompt", default="a person walks forward and waves",
+        description="What the character should do, in plain English")
+    seconds: FloatProperty(
+        name="Seconds", default=DEFAULT_SECONDS, min=0.2, soft_max=10.0, step=10, precision=2,
+        unit="NONE", description="Clip duration; the model makes 2 to 9.8 s (40 to 196 "
+        "frames at 20 fps)")
+    frames: IntProperty(
+        name="Frames", get=_get_frames, set=_set_frames, min=1,
+        description="The duration in this scene's frames (the scene's fps is never changed)")
+    seed: IntProperty(name="Seed", default=0, min=0,
+                      description="Random seed; variation i uses seed + i")
+    variations: IntProperty(name="Variations", default=1, min=1, soft_max=8, max=32,
+                            description="How many clips to make; each becomes its own action")
+    replace_action: BoolProperty(
+        name="Replace Existing Action", default=False,
+        description="Re-use the action of the same prompt and seed instead of adding a "
+        "numbered copy")
+    # Retarget
+    smpl_model: StringProperty(
+        name="SMPL Model", subtype="FILE_PATH",
+        description="Optional SMPL model as .npz (v_template, weights, f, J_regressor) for a "
+        "real body mesh; empty: a stick body")
+
+    # Library
+    library_prompts: StringProperty(
+        name="Prompt File", subtype="FILE_PATH",
+        description="Text file with one prompt per line")
+    library_mode: EnumProperty(
+        name="Output", default="ACTIONS",
+        items=[("ACTIONS", "Actions", "One action per prompt in this file"),
+               ("FILES", "Files", "A folder of clip files plus index.json (resumable)")])
+    library_dir: StringProperty(name="Folder", subtype="DIR_PATH",
+                                description="Where the clip files and index.json go")
+    library_formats: EnumProperty(
+        name="Formats", options={"ENUM_FLAG"}, default={"BVH"},
+        items=[("BVH", "BVH", "Biovision hierarchy (Y-up)"),
+               ("NPZ", "NPZ", "AMASS-style SMPL parameters"),
+               ("FBX", "FBX", "Autodesk FBX (blocks the UI while exporting)"),
+               ("GLB", "GLB", "Binary glTF (blocks the UI while exporting)")])
+
+    # Render
+    render_original: StringProperty(
+        name="Original Bundle", subtype="DIR_PATH",
+        description="Bundle of the model before unlearning (left side)")
+    render_unlearned: StringProperty(
+        name="Unlearned Bundle", subtype="DIR_PATH",
+        description="Bundle of the unlearned model (right side); empty: the preferences' one")
+    render_output: StringProperty(name="Video", subtype="FILE_PATH", default="//hmu_eval.mp4",
+                                  description="MP4 file to write")
+    render_engine: EnumProperty(
+        name="Engine", default="BLENDER_WORKBENCH",
+        items=[("BLENDER_WORKBENCH", "Workbench", "Fast, the evaluation default"),
+               ("BLENDER_EEVEE", "EEVEE", "Nicer, slow without a GPU"),
+               ("CYCLES", "Cycles", "Path traced, slowest")])
+    render_width: IntProperty(name="Width", default=640, min=64, max=3840,
+                              description="Video width in pixels (both sides together)")
+    render_height: IntProperty(name="Height", default=360, min=64, max=2160,
+                               description="Video height in pixels")
+
+
+class HMU_PG_job(bpy.types.PropertyGroup):
+    """The running job's state (``WindowManager.hmu_job``): never saved in the .blend, so a
+    file saved mid-generation does not reopen with Generate greyed out."""
+
+    status: StringProperty(name="Status", default="Ready")
+    running: BoolProperty(name="Running", default=False)
+    progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")

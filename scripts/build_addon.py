@@ -1,0 +1,245 @@
+"""Build the hmu Blender extension zip: add-on code + vendored hmu code + onnxruntime wheels.
+
+    .venv/bin/python scripts/build_addon.py                     # CPU build, all platforms
+    .venv/bin/python scripts/build_addon.py --variant gpu       # CUDA build (Linux, Windows)
+    .venv/bin/python scripts/build_addon.py --platforms linux-x64 --offline
+
+Steps: copy ``blender_addon/`` into a staging folder; vendor the torch-free hmu modules
+(``exporter.runtime.HMU_MODULES`` plus ``exporter.runtime``, ``exporter.scene`` and
+``exporter.clips``) into its ``_vendor/``, checking that every hmu import inside them is
+vendored too; fetch wheels for Python 3.11 (Blender 5.0) and 3.13 (Blender 5.1+) with
+``pip download`` into the git-ignored cache ``build/wheels/`` (``--offline`` uses the cache
+only); write the manifest's ``wheels`` and ``platforms``; build and validate with Blender's
+own extension tool from the bpy wheel (``bl_pkg/cli/blender_ext.py``). The CPU variant bundles
+``onnxruntime``, the GPU variant ``onnxruntime-gpu`` instead (never both: they are the same
+Python package); both have the id ``hmu``, so installing one replaces the other. CUDA and
+cuDNN are not bundled (gigabytes): see the README.
+
+Exit status 2 with a one-line message when a wheel cannot be had or validation fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE = REPO / "blender_addon"
+CACHE = REPO / "build" / "wheels"
+STAGING = REPO / "build" / "addon"
+PYTHONS = ("3.11", "3.13")
+PLATFORM_TAGS = {
+    "linux-x64": "manylinux_2_28_x86_64",
+    "windows-x64": "win_amd64",
+    "macos-arm64": "macosx_14_0_arm64",
+}
+VARIANTS = {
+    # Runtime wheels: onnxruntime's own dependencies (numpy ships with Blender) and ftfy,
+    # which the CLIP tokenizer of official bundles needs.
+    "cpu": ("onnxruntime", ("linux-x64", "windows-x64", "macos-arm64")),
+    "gpu": ("onnxruntime-gpu", ("linux-x64", "windows-x64")),
+}
+COMMON_WHEELS = ("flatbuffers", "packaging", "protobuf", "ftfy", "wcwidth")
+EXTRA_VENDORED = ("exporter", "exporter.runtime", "exporter.scene", "exporter.clips")
+"""Vendored besides HMU_MODULES: the runtime itself and the bpy scene/clip-library code."""
+SKIP = ("__pycache__", "*.pyc", "_vendor")
+
+
+class BuildError(Exception):
+    """A build step failed; the message says what to do."""
+
+
+def run(cmd: list[str]) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise BuildError(f"{' '.join(cmd[:4])} ... failed:\n  " + "\n  ".join(tail))
+    return proc.stdout
+
+
+# -- vendoring -------------------------------------------------------------------------------
+
+def vendored_modules() -> list[str]:
+    """The runtime's ``HMU_MODULES`` plus :data:`EXTRA_VENDORED`."""
+    sys.path.insert(0, str(REPO))
+    from exporter.runtime import HMU_MODULES
+
+    return sorted(set(HMU_MODULES) | set(EXTRA_VENDORED))
+
+
+def module_files(name: str, listed: Iterable[str]) -> list[Path]:
+    """Files (relative to the repo) of a vendored module. A package with none of its
+    submodules listed is vendored whole (data files included); otherwise only its
+    ``__init__.py``, and the listed submodules bring themselves."""
+    path = REPO / Path(*name.split("."))
+    if path.with_suffix(".py").is_file():
+        return [path.with_suffix(".py").relative_to(REPO)]
+    if not (path / "__init__.py").is_file():
+        raise BuildError(f"module {name} is not in the repository; fix HMU_MODULES")
+    if any(other.startswith(name + ".") for other in listed):
+        return [(path / "__init__.py").relative_to(REPO)]
+    return sorted(p.relative_to(REPO) for p in path.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+
+
+def hmu_imports(source: Path) -> set[str]:
+    """Absolute ``hmu_core``/``exporter`` modules a file imports (``from a.b import c`` may
+    name a module ``a.b.c`` or an attribute of ``a.b``: both are returned, checked leniently)."""
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return {m for m in found if m.split(".")[0] in ("hmu_core", "exporter")}
+
+
+def vendor(dest: Path) -> list[Path]:
+    """Copy the vendored modules to ``dest``; BuildError if one imports an unvendored one."""
+    listed = vendored_modules()
+    files = sorted({f for name in listed for f in module_files(name, listed)})
+    for rel in files:
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, dest / rel)
+    have = {".".join(f.with_suffix("").parts).removesuffix(".__init__") for f in files
+            if f.suffix == ".py"}
+    for rel in files:
+        if rel.suffix != ".py":
+            continue
+        for module in sorted(hmu_imports(REPO / rel)):
+            parent = module.rsplit(".", 1)[0]
+            if module not in have and not (parent in have and _is_attribute(parent, module)):
+                raise BuildError(f"{rel} imports {module}, which is not vendored: add it to "
+                                 f"HMU_MODULES (exporter/runtime/__init__.py) or "
+                                 f"EXTRA_VENDORED")
+    return files
+
+
+def _is_attribute(package: str, name: str) -> bool:
+    """``name`` is an attribute of ``package``, not a submodule file of it."""
+    path = REPO / Path(*name.split("."))
+    return not path.with_suffix(".py").is_file() and not path.is_dir()
+
+
+# -- wheels ----------------------------------------------------------------------------------
+
+def fetch_wheels(variant: str, platforms: Iterable[str], offline: bool) -> list[Path]:
+    """Wheels for every Python x platform, from the cache or PyPI (``pip download``)."""
+    runtime = VARIANTS[variant][0]
+    wheels: dict[str, Path] = {}
+    for platform in platforms:
+        for python in PYTHONS:
+            folder = CACHE / variant / f"cp{python.replace('.', '')}-{platform}"
+            cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+                   "--no-deps", "--python-version", python, "--platform",
+                   PLATFORM_TAGS[platform], "-d", str(folder), runtime, *COMMON_WHEELS]
+            if offline:
+                cmd[4:4] = ["--no-index", "--find-links", str(folder)]
+            try:
+                run(cmd)
+            except BuildError as exc:
+                how = "run once without --offline" if offline else "check the network"
+                raise BuildError(f"cannot get the wheels for Python {python} on {platform} "
+                                 f"({how}): {exc}") from None
+            for wheel in folder.glob("*.whl"):
+                wheels.setdefault(wheel.name, wheel)
+    other = "onnxruntime" if variant == "gpu" else "onnxruntime_gpu"
+    if any(name.startswith(other + "-") for name in wheels):
+        raise BuildError(f"the {variant} build must not bundle {other}; clear {CACHE}")
+    return sorted(wheels.values())
+
+
+# -- manifest, build, validate ---------------------------------------------------------------
+
+def write_manifest(stage: Path, wheels: list[Path], platforms: Iterable[str]) -> None:
+    """The source manifest plus ``platforms`` and ``wheels`` as top-level keys."""
+    text = (SOURCE / "blender_manifest.toml").read_text(encoding="utf-8")
+    quoted = ", ".join(f'"{p}"' for p in platforms)
+    added = (f"platforms = [{quoted}]\n"
+             "wheels = [\n" + "".join(f'  "./wheels/{w.name}",\n' for w in wheels) + "]\n\n")
+    first_table = re.search(r"^\[", text, flags=re.MULTILINE)
+    cut = first_table.start() if first_table else len(text)
+    text = text[:cut] + added + text[cut:]
+    tomllib.loads(text)  # fail here, not in Blender, on a broken manifest
+    (stage / "blender_manifest.toml").write_text(text, encoding="utf-8")
+
+
+def blender_ext_tool() -> Path:
+    """Blender's extension CLI from the bpy wheel (stdlib only: runs without importing bpy)."""
+    spec = importlib.util.find_spec("bpy")
+    if spec is None or not spec.submodule_search_locations:
+        raise BuildError("the bpy module is needed for Blender's extension validator: "
+                         "pip install bpy==5.0.1 (Python 3.11)")
+    for root in spec.submodule_search_locations:
+        found = sorted(Path(root).glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+        if found:
+            return found[-1]
+    raise BuildError("bl_pkg/cli/blender_ext.py not found in the bpy package")
+
+
+def build(variant: str, platforms: list[str], out_dir: Path, offline: bool) -> Path:
+    """Stage, validate and zip one variant; returns the zip path."""
+    manifest = tomllib.loads((SOURCE / "blender_manifest.toml").read_text(encoding="utf-8"))
+    unknown = sorted(set(platforms) - set(VARIANTS[variant][1]))
+    if unknown:
+        raise BuildError(f"the {variant} build has no wheels for {unknown}; choose from "
+                         f"{', '.join(VARIANTS[variant][1])}")
+    stage = STAGING / variant / manifest["id"]
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.copytree(SOURCE, stage, ignore=shutil.ignore_patterns(*SKIP))
+    vendor(stage / "_vendor")
+    wheels = fetch_wheels(variant, platforms, offline)
+    (stage / "wheels").mkdir()
+    for wheel in wheels:
+        shutil.copy2(wheel, stage / "wheels" / wheel.name)
+    write_manifest(stage, wheels, platforms)
+    tool = blender_ext_tool()
+    run([sys.executable, str(tool), "validate", str(stage)])
+    tmp_out = STAGING / variant / "dist"
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    tmp_out.mkdir(parents=True)
+    run([sys.executable, str(tool), "build", "--source-dir", str(stage), "--output-dir",
+         str(tmp_out)])
+    (built,) = tmp_out.glob("*.zip")
+    run([sys.executable, str(tool), "validate", str(built)])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{manifest['id']}-{manifest['version']}-{variant}-" \
+                       f"{'_'.join(p.replace('-', '_') for p in platforms)}.zip"
+    shutil.move(built, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variant", choices=(*VARIANTS, "all"), default="cpu")
+    parser.add_argument("--platforms", default=None,
+                        help="comma-separated (default: every platform of the variant: "
+                             "linux-x64, windows-x64, macos-arm64 for cpu; no macOS for gpu)")
+    parser.add_argument("--out", type=Path, default=REPO / "dist", help="where the zip goes")
+    parser.add_argument("--offline", action="store_true",
+                        help="use only wheels cached in build/wheels (no network)")
+    args = parser.parse_args(argv)
+    variants = list(VARIANTS) if args.variant == "all" else [args.variant]
+    try:
+        for variant in variants:
+            platforms = args.platforms.split(",") if args.platforms else \
+                list(VARIANTS[variant][1])
+            print(build(variant, platforms, args.out, args.offline))
+    except BuildError as exc:
+        print(f"build_addon: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

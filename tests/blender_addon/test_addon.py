@@ -1,0 +1,162 @@
+"""The add-on from the source tree: registration, UI contract, every operator's execute path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy", reason="needs the bpy module")
+
+pytestmark = pytest.mark.blender
+
+OPERATORS = ("generate", "test_bundle", "build_rig", "generate_library", "render_eval")
+
+
+def _counts() -> dict[str, int]:
+    return {k: len(getattr(bpy.data, k)) for k in ("objects", "actions", "armatures", "meshes")}
+
+
+def test_registers_operators_panels_and_tooltips(addon):
+    for name in OPERATORS:
+        op = getattr(bpy.ops.hmu, name)
+        assert op.get_rna_type().description.strip(), f"hmu.{name} has no tooltip"
+    subpanels = [bpy.types.HMU_PT_model, bpy.types.HMU_PT_retarget, bpy.types.HMU_PT_library,
+                 bpy.types.HMU_PT_render]
+    assert all("DEFAULT_CLOSED" in p.bl_options for p in subpanels)
+    assert bpy.types.HMU_PT_main.bl_category == "hmu"
+
+
+def test_poll_greys_out_without_a_bundle(scene):
+    bpy.context.preferences.addons["blender_addon"].preferences.bundle_path = ""
+    assert not bpy.ops.hmu.generate.poll()
+    assert not bpy.ops.hmu.test_bundle.poll()
+    with pytest.raises(RuntimeError, match="poll"):
+        bpy.ops.hmu.generate()
+
+
+def test_generate_builds_rig_and_keys_runtime_joints(scene, tiny_bundle):
+    from exporter.runtime import Generator
+    from exporter.scene.rig import world_joints
+
+    scene.render.fps = 24  # the model's 20 fps is mapped onto scene time, fps kept
+    scene.frame_set(10)
+    props = scene.hmu
+    props.prompt, props.seed = "a person walks forward", 3
+    props.frames = 48  # duration in scene frames: 2 s at 24 fps
+    assert props.seconds == pytest.approx(2.0)
+    assert bpy.ops.hmu.generate() == {"FINISHED"}
+    rig = props.target
+    assert rig is not None and rig.type == "ARMATURE" and len(rig.data.bones) == 24
+    assert any(child.type == "MESH" for child in rig.children), "no visible stick body"
+    action = rig.animation_data.action
+    assert action.name == "hmu_a_person_walks_forward_s3"
+    assert action["hmu_prompt"] == "a person walks forward" and action["hmu_seed"] == 3
+    assert len(action["hmu_bundle_sha256"]) == 64 and action["hmu_unlearning"] == "null"
+    assert scene.render.fps == 24
+    assert action.frame_range[0] == pytest.approx(10.0)
+
+    motion = Generator(tiny_bundle, device="cpu", threads=1).generate(
+        ["a person walks forward"], seconds=2.0, seeds=[3]).motions[0]
+    frames = 10 + np.arange(motion.num_frames) * 24 / 20
+    got = world_joints(rig, frames, scene)
+    # The runtime's joints as SMPL rotations (hmu_core.motion's IK, what any rig can carry:
+    # the raw joints of this tiny model stretch their bones), then Blender's Z-up world:
+    # SMPL (x, y, z) -> (x, -z, y). The rig stands on the floor: its root is lifted by the
+    # rest skeleton's lowest joint, which the keyed root location undoes.
+    want = motion.smpl_pose().joints()[..., [0, 2, 1]] * np.array([1.0, -1.0, 1.0])
+    assert np.abs(got - want).max() < 0.01
+
+
+def test_variations_never_overwrite_unless_asked(scene):
+    props = scene.hmu
+    props.prompt, props.seconds, props.seed, props.variations = "wave", 2.0, 0, 2
+    assert bpy.ops.hmu.generate() == {"FINISHED"}
+    assert sorted(bpy.data.actions.keys()) == ["hmu_wave_s0", "hmu_wave_s1"]
+    first = bpy.data.actions["hmu_wave_s0"]
+    first["marker"] = 1
+    props.variations = 1
+    bpy.ops.hmu.generate()
+    assert "hmu_wave_s0.001" in bpy.data.actions and first["marker"] == 1
+    props.replace_action = True
+    bpy.ops.hmu.generate()
+    assert "marker" not in bpy.data.actions["hmu_wave_s0"]
+    assert len(bpy.data.actions) == 3
+
+
+def test_undo_removes_a_generation(scene):
+    bpy.ops.hmu.build_rig()
+    before = _counts()
+    bpy.ops.ed.undo_push(message="before")
+    scene.hmu.seconds = 2.0
+    assert bpy.ops.hmu.generate() == {"FINISHED"}
+    bpy.ops.ed.undo_push(message="hmu: Generate")
+    assert len(bpy.data.actions) == before["actions"] + 1
+    bpy.ops.ed.undo()
+    assert _counts() == before
+
+
+def test_bad_bundle_reports_error_and_leaves_scene(scene, tmp_path, tiny_bundle):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bundle, broken)
+    with open(broken / "decoder.onnx", "r+b") as fh:
+        fh.truncate(1000)
+    bpy.context.preferences.addons["blender_addon"].preferences.bundle_path = str(broken)
+    before = _counts()
+    with pytest.raises(RuntimeError, match=r"decoder\.onnx"):
+        bpy.ops.hmu.generate()
+    assert _counts() == before
+    job = bpy.context.window_manager.hmu_job
+    assert job.status.startswith("Error:") and not job.running
+
+
+def test_test_bundle_reports_the_real_provider(scene):
+    from blender_addon import runtime_cache
+
+    assert bpy.ops.hmu.test_bundle() == {"FINISHED"}
+    assert bpy.context.window_manager.hmu_job.status.startswith("Bundle OK: CPU")
+    assert runtime_cache.last_session.provider == "CPUExecutionProvider"
+    assert runtime_cache.last_session.reason == "cpu requested"
+
+
+class _Layout:
+    """Stands in for ``UILayout`` (background mode draws nothing): checks that every property
+    and operator a panel names exists, and records the labels."""
+
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+        self.operators: list[str] = []
+
+    def prop(self, data, name, **_kw):
+        assert name in data.bl_rna.properties, f"{type(data).__name__} has no {name}"
+
+    def operator(self, idname, **_kw):
+        group, name = idname.split(".")
+        assert hasattr(getattr(bpy.ops, group), name), idname
+        self.operators.append(idname)
+
+    def label(self, text="", **_kw):
+        self.labels.append(text)
+
+    def progress(self, **_kw):
+        self.labels.append(_kw.get("text", ""))
+
+    def row(self, **_kw):
+        return self
+
+    column = box = row
+
+
+def test_panels_draw_with_existing_properties_and_operators(scene):
+    drawn = _Layout()
+    for panel in (bpy.types.HMU_PT_main, bpy.types.HMU_PT_model, bpy.types.HMU_PT_retarget,
+                  bpy.types.HMU_PT_library, bpy.types.HMU_PT_render):
+        panel.draw(type("Panel", (), {"layout": drawn})(), bpy.context)
+    scene.hmu.library_mode = "FILES"
+    bpy.types.HMU_PT_library.draw(type("Panel", (), {"layout": drawn})(), bpy.context)
+    assert drawn.operators == ["hmu.generate", "hmu.test_bundle", "hmu.build_rig",
+                               "hmu.generate_library", "hmu.render_eval",
+                               "hmu.generate_library"]
+    assert "Ready" in drawn.labels
+    assert any(label.startswith("Model frames: 80 at 20 fps") for label in drawn.labels)
