@@ -1,7 +1,9 @@
-"""``hmu train vq | mask | res | bamm | length``: train the models into official-layout dirs.
+"""``hmu train vq | mask | res | bamm | length | evaluator``: train the models into
+official-layout dirs.
 
-Arguments become a preset (``hmu_core.train.presets``) plus ``RunOptions``; one library call
-does the work (``train_vq``, ``train_transformer``, ``train_length``); this module prints a
+Arguments become a preset (``hmu_core.train.presets``; the evaluator's lives in
+``hmu_core.eval.train_evaluator``) plus ``RunOptions``; one library call does the work
+(``train_vq``, ``train_transformer``, ``train_length``, ``train_evaluator``); this module prints a
 summary. torch is imported inside ``run`` only, so ``hmu --help`` stays fast.
 """
 
@@ -19,6 +21,8 @@ _EPILOG = """examples:
   hmu train res  --data data/synth --vq runs/vq --out runs/res --preset tiny
   hmu train bamm --data data/synth --vq runs/vq --out runs/bamm --preset tiny
   hmu train length --data data/synth --out runs/length --preset tiny
+  hmu train evaluator --data data/synth --out runs/evaluator --preset tiny
+  hmu train evaluator --data HumanML3D --out runs/t2m --preset humanml3d --glove glove/
   hmu train mask --data HumanML3D --vq runs/vq --out runs/mask --preset humanml3d \\
       --text-encoder clip:/path/ViT-B-32.pt --device cuda
   hmu train vq --data data/synth --out runs/vq --preset tiny --resume   # after a kill
@@ -36,6 +40,7 @@ _KINDS = {
     "res": "train MoMask's residual transformer (token layers 1..Q-1)",
     "bamm": "train BAMM's bidirectional autoregressive transformer (base token layer)",
     "length": "train the text -> motion-length estimator",
+    "evaluator": "train the T2M evaluator (movement autoencoder, then text-motion matching)",
 }
 
 
@@ -59,7 +64,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         if kind in ("mask", "res", "bamm"):
             p.add_argument("--vq", type=Path, required=True,
                            help="trained RVQ-VAE directory (hmu train vq output)")
-        if kind != "vq":
+        if kind == "evaluator":
+            p.add_argument("--glove", type=Path, metavar="DIR",
+                           help="official glove/ dir (our_vab_*); default: fit word vectors "
+                           "on the train captions and save them in OUT/glove")
+        elif kind != "vq":
             p.add_argument("--text-encoder", default="minilm",
                            help="text encoder spec (default: minilm; clip:/path/ViT-B-32.pt "
                            "for official-compatible models)")
@@ -100,8 +109,14 @@ def run(args: argparse.Namespace) -> int:
     from hmu_core.train.presets import get_preset, with_overrides
     from hmu_core.train.runtime import init_runtime, shutdown_runtime
 
-    preset = with_overrides(get_preset(args.train_kind, args.preset), max_iters=args.max_iters,
-                            epochs=args.epochs, batch_size=args.batch_size)
+    if args.train_kind == "evaluator":
+        from hmu_core.eval.train_evaluator import evaluator_preset
+
+        base = evaluator_preset(args.preset)
+    else:
+        base = get_preset(args.train_kind, args.preset)
+    preset = with_overrides(base, max_iters=args.max_iters, epochs=args.epochs,
+                            batch_size=args.batch_size)
     cuda_flag = None if args.device != "cpu" else False
     runtime = init_runtime(args.device, amp=False if args.no_amp else cuda_flag,
                            compile_model=False if args.no_compile else cuda_flag)
@@ -126,6 +141,11 @@ def _train(args: argparse.Namespace, preset, options, runtime):
         from hmu_core.train.vq import train_vq
 
         return train_vq(args.data, preset, options, preset_name=args.preset, runtime=runtime)
+    if args.train_kind == "evaluator":
+        from hmu_core.eval.train_evaluator import train_evaluator
+
+        return train_evaluator(args.data, preset, options, glove_dir=args.glove,
+                               preset_name=args.preset, runtime=runtime)
     from hmu_core.text.registry import load_text_encoder
 
     encoder = load_text_encoder(args.text_encoder)

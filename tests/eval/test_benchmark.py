@@ -1,0 +1,61 @@
+"""``hmu benchmark``: tables, the r ablation and single concepts, and resuming, on the embedded
+model with a micro evaluator and a minimal protocol."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from hmu_core.errors import ConfigError
+from hmu_core.eval.benchmark import BenchmarkPlan, parse_models, run_benchmark
+from hmu_core.eval.protocol import ProtocolParams
+
+from .conftest import DEFAULT_MODEL
+
+
+def _plan(eval_data: Path, micro_evaluator: Path, out: Path) -> BenchmarkPlan:
+    protocol = ProtocolParams(repeats=1, batch_size=3, mm_captions=0, seed=1)
+    return BenchmarkPlan(data_dir=eval_data, evaluator_dir=micro_evaluator, out=out,
+                         models=(("original", DEFAULT_MODEL),), concepts=("violence_motionx",),
+                         r_sweep=(2,), singles=("violence",), single_r=2, protocol=protocol)
+
+
+@pytest.mark.slow
+def test_benchmark_writes_the_tables_and_resumes(eval_data, micro_evaluator, tmp_path):
+    out = tmp_path / "bench"
+    steps: list[str] = []
+    path = run_benchmark(_plan(eval_data, micro_evaluator, out), step=steps.append,
+                         command="hmu benchmark ...")
+    text = path.read_text()
+    for heading in ("Table 1: methods", "Table 3: LCR r ablation", "Table 4: single concepts",
+                    "| original |", "| r=2 |", "[violence]", "implicit attack",
+                    "hmu benchmark ..."):
+        assert heading in text, heading
+    rows = list(csv.DictReader((out / "benchmark.csv").open()))
+    assert {(r["table"], r["subset"]) for r in rows} >= {("table1", "forget"),
+                                                         ("table3", "retain")}
+    assert all(float(r["fid"]) >= 0 for r in rows)
+    assert (out / "r_ablation.png").stat().st_size > 0
+    assert (out / "models" / "lcr-r2" / "unlearning.json").is_file()
+    assert sum(s.startswith("evaluating") for s in steps) == 8
+
+    again: list[str] = []
+    run_benchmark(_plan(eval_data, micro_evaluator, out), step=again.append,
+                  command="hmu benchmark ...")
+    assert again == []  # every evaluation and LCR set reused
+    assert path.read_text() == text
+
+
+def test_plan_and_models_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="NAME=DIR"):
+        parse_models(["original"])
+    with pytest.raises(ConfigError, match="not a directory"):
+        parse_models([f"lcr={tmp_path / 'missing'}"])
+    with pytest.raises(ConfigError, match="original"):
+        BenchmarkPlan(data_dir=tmp_path, evaluator_dir=tmp_path, out=tmp_path,
+                      models=(("lcr", tmp_path),), r_sweep=(4,))
+    with pytest.raises(ConfigError, match="distinct"):
+        BenchmarkPlan(data_dir=tmp_path, evaluator_dir=tmp_path, out=tmp_path,
+                      models=(("a", tmp_path), ("a", tmp_path)))
