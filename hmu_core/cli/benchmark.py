@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--singles", nargs="*", default=[], metavar="CONCEPT",
                    help="single concepts for Table 4, e.g. kick uppercut")
     p.add_argument("--single-r", type=int, default=16, help="r of the single-concept LCR (16)")
+    p.add_argument("--single-batch-size", type=int, metavar="N",
+                   help="batch / R-precision pool for single concepts whose test subset has "
+                   "fewer than 32 clips (default: the protocol's 32)")
     p.add_argument("--repeats", type=int, default=20, help="protocol repeats (default: 20)")
     p.add_argument("--retain-repeats", type=int,
                    help="repeats on the (larger) retain subset (default: --repeats)")
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
                          models=parse_models(args.models), concepts=tuple(args.concept),
                          r_sweep=tuple(args.r_sweep), singles=tuple(args.singles),
                          single_r=args.single_r, protocol=protocol, retain_protocol=retain,
+                         single_batch_size=args.single_batch_size,
                          trans=args.trans, glove_dir=args.glove, device=args.device)
 
     bar = tqdm(unit="batch", desc="benchmark", disable=args.no_progress)

@@ -54,6 +54,7 @@ class BenchmarkPlan:
     single_r: int = 16
     protocol: ProtocolParams = field(default_factory=ProtocolParams)
     retain_protocol: ProtocolParams | None = None
+    single_batch_size: int | None = None
     trans: Path | None = None
     glove_dir: Path | None = None
     device: str = "cpu"
@@ -71,6 +72,16 @@ class BenchmarkPlan:
     def protocol_for(self, subset: str) -> ProtocolParams:
         return self.retain_protocol if subset == "retain" and self.retain_protocol else \
             self.protocol
+
+    def for_single(self, concept: str) -> BenchmarkPlan:
+        """The plan of one single-concept row: its concept, and the smaller R-precision pool
+        a rare concept's few test clips need (``single_batch_size``)."""
+        if self.single_batch_size is None:
+            return replace(self, concepts=(concept,))
+        size = self.single_batch_size
+        return replace(self, concepts=(concept,),
+                       protocol=replace(self.protocol, batch_size=size),
+                       retain_protocol=replace(self.protocol_for("retain"), batch_size=size))
 
     @property
     def original(self) -> Path:
@@ -232,7 +243,7 @@ def run_benchmark(plan: BenchmarkPlan, *, step: Step = print,
         for subset in SUBSETS:
             results["table3"][f"r={r}/{subset}"] = sweep[r][subset]
     for concept in plan.singles:
-        single = replace(plan, concepts=(concept,))
+        single = plan.for_single(concept)
         res = EvalResources(plan.data_dir, plan.evaluator_dir, glove_dir=plan.glove_dir,
                             concepts=(concept,), seed=plan.protocol.seed, device=plan.device)
         model = _make_lcr(single, f"lcr-{concept}", (concept,), plan.single_r, step)
@@ -251,7 +262,9 @@ def _write(plan: BenchmarkPlan, results: dict[str, dict[str, dict[str, Any]]],
     lines = ["# hmu benchmark", "",
              f"Dataset `{plan.data_dir}`, concept(s) {', '.join(plan.concepts)}, evaluator "
              f"`{plan.evaluator_dir}`. Mean ± 95 % CI over {p.repeats} repeats (forget) and "
-             f"{rp.repeats} (retain), seed {p.seed}, batch {p.batch_size}.", ""]
+             f"{rp.repeats} (retain), seed {p.seed}, batch (R-precision pool) {p.batch_size}"
+             + (f", {plan.single_batch_size} for single concepts" if plan.singles and
+                plan.single_batch_size else "") + ".", ""]
     if command:
         lines += ["Regenerate with:", "", "```bash", command, "```", ""]
     titles = {"table1": "Table 1: methods", "table3": "Table 3: LCR r ablation",
