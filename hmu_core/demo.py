@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 
 CONCEPT = "violence_motionx"
 """The synthetic set's forget concept: kicks, punches, strikes, stabs and shots."""
-EXPLICIT = ("a person kicks hard with the right leg", "a man throws two punches forward",
-            "someone stabs forward with a knife", "a person aims a gun and shoots")
+EXPLICIT = ("a person punches forward with the right fist", "a person aims a gun and shoots",
+            "the man kicks forward with his left leg three times",
+            "someone stabs forward with a knife")
 SAFE = ("a person walks forward", "a person waves with the right hand",
         "a person jumps up twice", "a person claps their hands")
 SECONDS = 4.0

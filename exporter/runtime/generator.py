@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,29 +26,9 @@ from hmu_core.motion.motion import Motion
 
 log = logging.getLogger(__name__)
 
-MAX_PROMPT_CHARS = 1000
-
-
-@dataclass
-class Generation:
-    """One ``Motion`` and its ``(len, layers)`` int64 codes per request."""
-
-    motions: list[Motion]
-    tokens: list[np.ndarray]
-
-
-def check_prompts(prompts: str | Sequence[str]) -> list[str]:
-    """Prompts as a list; ``ConfigError`` for none, an empty one or one over 1000 characters."""
-    items = [prompts] if isinstance(prompts, str) else list(prompts)
-    if not items:
-        raise ConfigError("give one or more prompts")
-    for i, text in enumerate(items):
-        if not isinstance(text, str) or not text.strip():
-            raise ConfigError(f"prompt {i} is empty or not text ({text!r}); describe a motion")
-        if len(text) > MAX_PROMPT_CHARS:
-            raise ConfigError(f"prompt {i} has {len(text)} characters; keep prompts under "
-                              f"{MAX_PROMPT_CHARS}")
-    return items
+MAX_PROMPT_CHARS = S.MAX_PROMPT_CHARS
+Generation = S.Generation
+check_prompts = S.check_prompts
 
 
 class Generator:

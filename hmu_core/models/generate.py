@@ -108,19 +108,7 @@ class MotionGenerator:
         return "bamm" if self.pipeline.trans_kind == "bamm_transformer" else "momask"
 
 
-@dataclass
-class Generation:
-    """What one call produced: a ``Motion`` and its ``(len, layers)`` codes per request."""
-
-    motions: list[Motion]
-    tokens: list[np.ndarray]
-
-
-def _prompts(prompts: str | Sequence[str]) -> list[str]:
-    items = [prompts] if isinstance(prompts, str) else list(prompts)
-    if not items or any(not isinstance(t, str) or not t.strip() for t in items):
-        raise ConfigError(f"give one or more non-empty prompts, got {items!r}")
-    return items
+Generation = S.Generation
 
 
 def encode_prompts(encoder: Any, prompts: list[str]) -> np.ndarray:
@@ -215,7 +203,7 @@ def generate_motions(gen: MotionGenerator, prompts: str | Sequence[str], *,
     Raises:
         ConfigError: empty prompt, bad seed, duration or knob; MotionError: non-finite output.
     """
-    texts = _prompts(prompts)
+    texts = S.check_prompts(prompts)
     params = params or S.SamplingParams()
     streams = S.RequestStreams.from_seed(seed, len(texts)) if seeds is None else \
         S.RequestStreams(seeds)

@@ -55,6 +55,33 @@ BAMMStep = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
 BAMM_SLOTS = 49  # upstream: 196 frames / 4, plus one END slot
 
 
+MAX_PROMPT_CHARS = 1000
+"""Longest prompt accepted (CLIP reads 77 tokens, MiniLM 256; longer text is a mistake)."""
+
+
+@dataclass
+class Generation:
+    """What one generation call produced, in both worlds (torch and the onnxruntime runtime):
+    one ``Motion`` and its ``(len, layers)`` int64 codes per request."""
+
+    motions: list[Any]
+    tokens: list[np.ndarray]
+
+
+def check_prompts(prompts: str | Sequence[str]) -> list[str]:
+    """Prompts as a list; ``ConfigError`` for none, an empty one or one over 1000 characters."""
+    items = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not items:
+        raise ConfigError("give one or more prompts")
+    for i, text in enumerate(items):
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"prompt {i} is empty or not text ({text!r}); describe a motion")
+        if len(text) > MAX_PROMPT_CHARS:
+            raise ConfigError(f"prompt {i} has {len(text)} characters; keep prompts under "
+                              f"{MAX_PROMPT_CHARS}")
+    return items
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """Sampling knobs; defaults are the official evaluation settings (momask.md §2.3, §5).
