@@ -11,7 +11,7 @@
 # gun_shoot), whose evaluations are cached under runs/benchmark_synth/evals/. Protocol sized
 # for 2 CPU cores: 5 repeats on the forget subset, 2 on the retain subset, MultiModality over
 # 16 captions x 6 generations, seed 0; single concepts (5 forget test clips each) use
-# R-precision pools of 5.
+# R-precision pools of 5. A second benchmark runs the original and LCR rows with the tiny BAMM.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$("$root/scripts/ensure_env.sh")"
@@ -37,6 +37,13 @@ common=(--model "$models" --concept "$concept" --seed 0 --no-progress)
     rece="$unlearned/rece" lcr="$unlearned/lcr" --r-sweep 4 8 32 --singles kick gun_shoot \
     --single-batch-size 5 --repeats 5 --retain-repeats 2 --mm-captions 16 --mm-generations 6 \
     --seed 0 --out "$out" --no-progress
+# BAMM: the same LCR-edited VQ under the tiny BAMM base transformer (baselines.md §1.1).
+"${hmu[@]}" benchmark --data "$data" --evaluator "$evaluator" --concept "$concept" \
+    --models original="$models" lcr="$unlearned/lcr" --trans "$models/bamm" \
+    --repeats 5 --retain-repeats 2 --mm-captions 16 --mm-generations 6 \
+    --seed 0 --out "$out-bamm" --no-progress
 mkdir -p docs/benchmark_synth
 cp "$out/benchmark.md" "$out/benchmark.csv" "$out/r_ablation.png" docs/benchmark_synth/
+cp "$out-bamm/benchmark.md" docs/benchmark_synth/bamm.md
+cp "$out-bamm/benchmark.csv" docs/benchmark_synth/bamm.csv
 echo "hmu: benchmark tables in docs/benchmark_synth/benchmark.md"

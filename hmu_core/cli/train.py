@@ -47,7 +47,7 @@ _KINDS = {
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``hmu train`` and its sub-verbs."""
     parser = sub.add_parser(
-        "train", help="train the RVQ-VAE, the MoMask/BAMM transformers or the length estimator",
+        "train", help="train the RVQ-VAE, MoMask/BAMM transformers, length estimator or evaluator",
         description="Train hmu's models with the official losses and schedules.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = parser.add_subparsers(dest="train_kind", metavar="MODEL", required=True)
