@@ -77,24 +77,24 @@ def load_model_set(model_dir: str | os.PathLike | None, *, device: str = "cpu",
     return LoadedModelSet(models=models, parts=loaded, trans_kind=pipeline.trans_kind)
 
 
-def _copy_part(source: ModelDir, target: Path) -> None:
-    """opt.txt, meta/ and the loaded checkpoint file, byte for byte."""
-    target.mkdir(parents=True)
+def _copy_config(source: ModelDir, target: Path) -> None:
+    """opt.txt and meta/ of ``source`` into a new ``target`` directory, byte for byte."""
+    (target / MODEL_SUBDIR).mkdir(parents=True)
     if (source.path / OPT_FILE).is_file():
         shutil.copyfile(source.path / OPT_FILE, target / OPT_FILE)
     if (source.path / META_SUBDIR).is_dir():
         shutil.copytree(source.path / META_SUBDIR, target / META_SUBDIR)
-    (target / MODEL_SUBDIR).mkdir()
+
+
+def _copy_part(source: ModelDir, target: Path) -> None:
+    """opt.txt, meta/ and the loaded checkpoint file, byte for byte."""
+    _copy_config(source, target)
     shutil.copyfile(source.checkpoint_file, target / MODEL_SUBDIR / source.checkpoint_file.name)
 
 
 def _write_edited_part(source: ModelDir, model: nn.Module, target: Path) -> None:
     """The source directory with the checkpoint's weights replaced by ``model``'s."""
-    target.mkdir(parents=True)
-    if (source.path / OPT_FILE).is_file():
-        shutil.copyfile(source.path / OPT_FILE, target / OPT_FILE)
-    if (source.path / META_SUBDIR).is_dir():
-        shutil.copytree(source.path / META_SUBDIR, target / META_SUBDIR)
+    _copy_config(source, target)
     payload: dict[str, Any] = {**source.checkpoint, STATE_KEYS[source.kind][0]: model}
     write_checkpoint(target / MODEL_SUBDIR / source.checkpoint_file.name, payload)
 
