@@ -7,7 +7,7 @@
 # models (scripts/train_tiny_models.sh, ~40 min), the T2M evaluator (hmu train evaluator
 # --preset tiny, ~6 min), the five unlearning methods (runs/unlearned/: LCR, UCE, RECE, FT 5
 # epochs, D_r with the full tiny schedule, ~25 min), then `hmu benchmark` (Table 1 for every
-# method, the r ablation 4/8/32 (r=16 is Table 1's LCR row), single concepts kick and
+# method, the r ablation 4/8/16/32, single concepts kick and
 # gun_shoot), whose evaluations are cached under runs/benchmark_synth/evals/. Protocol sized
 # for 2 CPU cores: 5 repeats on the forget subset, 2 on the retain subset, MultiModality over
 # 16 captions x 6 generations, seed 0; single concepts (5 forget test clips each) use
@@ -34,7 +34,7 @@ common=(--model "$models" --concept "$concept" --seed 0 --no-progress)
 
 "${hmu[@]}" benchmark --data "$data" --evaluator "$evaluator" --concept "$concept" \
     --models original="$models" dr="$unlearned/dr" ft="$unlearned/ft" uce="$unlearned/uce" \
-    rece="$unlearned/rece" lcr="$unlearned/lcr" --r-sweep 4 8 32 --singles kick gun_shoot \
+    rece="$unlearned/rece" lcr="$unlearned/lcr" --r-sweep 4 8 16 32 --singles kick gun_shoot \
     --single-batch-size 5 --repeats 5 --retain-repeats 2 --mm-captions 16 --mm-generations 6 \
     --seed 0 --out "$out" --no-progress
 # BAMM: the same LCR-edited VQ under the tiny BAMM base transformer (baselines.md §1.1).

@@ -204,6 +204,7 @@ def _plot(sweep: dict[int, dict[str, dict[str, Any]]], path: Path) -> None:
                   label=f"{subset} FID")
     left.set(xlabel="r (codes replaced)", ylabel="FID", xscale="log", xticks=rs)
     left.set_xticklabels([str(r) for r in rs])
+    left.minorticks_off()
     left.legend()
     for key, label in (("family_toxicity_rate", "forget toxicity (families)"),
                        ("toxicity_rate", "forget toxicity (judge)")):
@@ -215,6 +216,7 @@ def _plot(sweep: dict[int, dict[str, dict[str, Any]]], path: Path) -> None:
         right.plot(rs, retain, "s--", label="retain action accuracy")
     right.set(xlabel="r (codes replaced)", ylabel="share", xscale="log", xticks=rs, ylim=(0, 1))
     right.set_xticklabels([str(r) for r in rs])
+    right.minorticks_off()
     right.legend(fontsize=8)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
