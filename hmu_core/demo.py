@@ -104,7 +104,7 @@ def export(model_dir: Path, bundle: Path, step: Step) -> Path:
     return export_bundle(model_dir, bundle)
 
 
-def test_captions(data: Path, ids: Sequence[str], limit: int) -> list[tuple[str, str, int, int]]:
+def first_captions(data: Path, ids: Sequence[str], limit: int) -> list[tuple[str, str, int, int]]:
     """One caption per clip (the first), as (clip, text, begin, end frames), first ``limit``."""
     dataset = HumanML3D(data)
     rows = []
@@ -125,8 +125,8 @@ def measure(generators: dict[str, Any], judge: FamilyJudge, data: Path,
     from hmu_core.unlearn.concept_data import load_concept_data
 
     test = load_concept_data(data, [CONCEPT], split="test")
-    forget = test_captions(data, test.forget_ids, limit)
-    retain = test_captions(data, test.retain_ids, limit)
+    forget = first_captions(data, test.forget_ids, limit)
+    retain = first_captions(data, test.retain_ids, limit)
     figures: dict[str, Any] = {"forget_captions": len(forget), "retain_captions": len(retain),
                                "implicit_prompts": len(implicit)}
     for name, gen in generators.items():
