@@ -1,6 +1,10 @@
-"""Evaluation: the T2M evaluator (text and motion embeddings), its word vectors, and the metrics
-(FID, Diversity, MultiModality, R-precision, MM-Dist, MM-Notox) computed on its embeddings.
+"""Evaluation: the T2M evaluator (text and motion embeddings), its word vectors, the metrics
+(FID, Diversity, MultiModality, R-precision, MM-Dist, MM-Notox) on its embeddings, the official
+protocol, the unlearning measures and the benchmark.
 
-Import the submodules directly (``hmu_core.eval.evaluator``, ``hmu_core.eval.word_vectors``,
-``hmu_core.eval.metrics``); this file imports nothing, so ``metrics`` stays usable without torch.
+Import the submodules directly: ``evaluator``, ``word_vectors``, ``metrics`` (the models and
+formulas), ``train_evaluator`` (``hmu train evaluator``), ``protocol`` (repeats, crops, mean ±
+95 % CI), ``toxicity`` (toxicity judges, NCS@k, implicit prompts), ``report`` (``hmu eval``),
+``benchmark`` (``hmu benchmark``). This file imports nothing, so ``metrics`` and
+``word_vectors`` stay usable without torch.
 """
