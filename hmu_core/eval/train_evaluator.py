@@ -58,7 +58,14 @@ from hmu_core.eval.word_vectors import (
 )
 from hmu_core.models.checkpoints import read_checkpoint, write_checkpoint
 from hmu_core.train.data import preset_record, resolve_out, text_motion_splits
-from hmu_core.train.loop import LoopState, LRSchedule, RunOptions, prepare_run_dir, run_loop
+from hmu_core.train.loop import (
+    LoopState,
+    LRSchedule,
+    RunOptions,
+    prepare_run_dir,
+    run_loop,
+    val_window_picks,
+)
 from hmu_core.train.presets import PRESET_NAMES, Schedule
 from hmu_core.train.runtime import Runtime, init_runtime, seeded, stream_seed
 from hmu_core.train.vq import TrainResult
@@ -70,7 +77,6 @@ MOVEMENT_DIR = "Decomp_SP001_SM001_H512"  # the official name of the stage-1 run
 MATCH_RUN_DIR = "text_mot_match_run"
 GLOVE_DIR = "glove"
 RECORD_FILE = "evaluator.json"
-VAL_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -231,8 +237,7 @@ class MovementTask:
         if self.val is None:
             return {}
         self.model.eval()
-        cap = self.preset.movement.val_batches * VAL_BATCH or len(self.val)
-        picks = np.unique(np.linspace(0, len(self.val) - 1, min(cap, len(self.val))).astype(int))
+        picks = val_window_picks(len(self.val), self.preset.movement.val_batches)
         x = torch.stack([self.val[int(i)] for i in picks]).to(self.runtime.device)
         return {"val_loss_rec": F.l1_loss(self.model(x)[0], x).item()}
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DistributedSampler
@@ -153,6 +154,18 @@ def adamw(model: nn.Module, schedule: Schedule) -> torch.optim.AdamW:
     return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                              lr=schedule.lr, betas=(0.9, 0.99),
                              weight_decay=schedule.weight_decay)
+
+
+VAL_BATCH = 32
+"""Windows per validation batch of the window-based trainers (VQ, movement autoencoder)."""
+
+
+def val_window_picks(num_windows: int, val_batches: int) -> np.ndarray:
+    """Indices of the validation windows to score: ``val_batches * VAL_BATCH`` of them (all
+    when ``val_batches`` is 0), evenly spaced, so validation needs no RNG and is comparable
+    across epochs."""
+    cap = val_batches * VAL_BATCH or num_windows
+    return np.unique(np.linspace(0, num_windows - 1, min(cap, num_windows)).astype(int))
 
 
 def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int,

@@ -37,12 +37,14 @@ from hmu_core.models.rvq.model import RVQVAE, RVQVAEConfig
 from hmu_core.motion.features import features_to_joints
 from hmu_core.train.data import opt_updates, preset_record, resolve_out, write_run_files
 from hmu_core.train.loop import (
+    VAL_BATCH,
     LoopState,
     LRSchedule,
     RunOptions,
     adamw,
     prepare_run_dir,
     run_loop,
+    val_window_picks,
 )
 from hmu_core.train.presets import VQPreset
 from hmu_core.train.runtime import Runtime, init_runtime, maybe_compile, seeded, stream_seed
@@ -51,7 +53,6 @@ from hmu_core.train.runtime import wrap_ddp as _wrap
 log = logging.getLogger(__name__)
 
 RIC = slice(4, 4 + 21 * 3)  # root-relative joint positions of the 22-joint skeleton
-VAL_BATCH = 32
 # Official ``ReConsLoss`` choices (``--recons_loss``).
 RECONS_LOSSES = {"l1": F.l1_loss, "l1_smooth": F.smooth_l1_loss, "l2": F.mse_loss}
 
@@ -178,8 +179,7 @@ class VQTask:
         if self.val is None:
             return {}
         self.model.eval()
-        cap = self.preset.schedule.val_batches * VAL_BATCH or len(self.val)
-        picks = np.unique(np.linspace(0, len(self.val) - 1, min(cap, len(self.val))).astype(int))
+        picks = val_window_picks(len(self.val), self.preset.schedule.val_batches)
         rec_sum = commit_sum = ppl_sum = err_sum = 0.0
         batches = 0
         poses = 0
