@@ -261,6 +261,8 @@ def run_text_edit(args: argparse.Namespace) -> int:
 
 def run_train_baseline(args: argparse.Namespace) -> int:
     """``hmu unlearn finetune`` and ``hmu unlearn retrain``."""
+    import torch
+
     from hmu_core.models.generate import load_text_encoder
     from hmu_core.train.runtime import init_runtime
     from hmu_core.unlearn.concept_data import parse_concept_specs
@@ -278,15 +280,14 @@ def run_train_baseline(args: argparse.Namespace) -> int:
     trained, results = train_baseline(loaded, data, encoder, config,
                                       init_runtime(args.device), args.out.resolve().parent,
                                       progress=not args.no_progress)
-    edits = [tensor_edit(part, key, before, model.state_dict()[key])
-             for part, model in trained.items()
-             for key, before in loaded.model(part).state_dict().items()]
+    after = {part: model.state_dict() for part, model in trained.items()}
+    edits = [tensor_edit(part, key, before, after[part][key]) for part in trained
+             for key, before in loaded.model(part).state_dict().items()
+             if not torch.equal(before, after[part][key])]
     _finish(args, loaded, method=args.method,
             concepts=concept_entries(data.concepts, args.mode), parameters=config.to_dict(),
-            data=data.summary(), edits=[e for e in edits
-                                        if e["sha256_before"] != e["sha256_after"]],
-            results={"training": results}, started=started,
-            edited=trained)
+            data=data.summary(), edits=edits, results={"training": results},
+            started=started, edited=trained)
     print(f"{args.out}: {args.method} trained {', '.join(trained)} on "
           f"{len(data.retain_ids)} retain clips in {time.perf_counter() - started:.1f} s")
     return 0
