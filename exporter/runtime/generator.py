@@ -10,7 +10,6 @@ over the ONNX step graphs; each request is decoded alone and de-normalised.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -119,20 +118,8 @@ class Generator:
 
     def tokens_from_seconds(self, seconds: Any) -> int:
         """``round(seconds * fps / unit_length)``, which must lie in the manifest's range."""
-        try:
-            value = float(seconds)
-        except (TypeError, ValueError):
-            raise ConfigError(f"seconds must be a number, got {seconds!r}") from None
-        if not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"seconds must be a finite number > 0, got {seconds!r}")
-        tokens = math.floor(value * self.fps / self.unit_length + 0.5)
-        if not self.min_tokens <= tokens <= self.max_tokens:
-            low, high = self.min_tokens * self.unit_length, self.max_tokens * self.unit_length
-            raise ConfigError(f"{value:g} s is {tokens * self.unit_length} frames at "
-                              f"{self.fps:g} fps; the model makes {low}..{high} frames "
-                              f"({low / self.fps:g}..{high / self.fps:g} s): choose a duration "
-                              f"in range")
-        return tokens
+        return S.tokens_from_seconds(seconds, self.fps, self.unit_length, self.min_tokens,
+                                     self.max_tokens)
 
     def _given_lengths(self, seconds: Any, tokens: Any, count: int) -> np.ndarray | None:
         if tokens is not None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,20 +53,7 @@ def tokens_from_seconds(seconds: float, fps: float = FPS) -> int:
     Raises:
         ConfigError: non-finite, or outside 40..196 frames (2.0..9.8 s at 20 fps).
     """
-    try:
-        value = float(seconds)
-    except (TypeError, ValueError):
-        raise ConfigError(f"seconds must be a number, got {seconds!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"seconds must be a finite number > 0, got {seconds!r}")
-    tokens = math.floor(value * fps / UNIT_LENGTH + 0.5)
-    if not MIN_TOKENS <= tokens <= MAX_TOKENS:
-        low, high = MIN_TOKENS * UNIT_LENGTH, MAX_TOKENS * UNIT_LENGTH
-        raise ConfigError(
-            f"{value:g} s is {tokens * UNIT_LENGTH} frames at {fps:g} fps; the models make "
-            f"{low}..{high} frames ({low / fps:g}..{high / fps:g} s): choose a duration in range"
-        )
-    return tokens
+    return S.tokens_from_seconds(seconds, fps, UNIT_LENGTH, MIN_TOKENS, MAX_TOKENS)
 
 
 @dataclass

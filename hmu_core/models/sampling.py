@@ -55,6 +55,30 @@ BAMMStep = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
 BAMM_SLOTS = 49  # upstream: 196 frames / 4, plus one END slot
 
 
+def tokens_from_seconds(seconds: Any, fps: float, unit_length: int, min_tokens: int,
+                        max_tokens: int) -> int:
+    """Token length for a duration, ``round(seconds * fps / unit_length)``, which must lie in
+    ``[min_tokens, max_tokens]`` (the torch pipeline and the runtime share this rule).
+
+    Raises:
+        ConfigError: not a finite number > 0, or a length out of range (the message gives the
+            range in frames and seconds).
+    """
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise ConfigError(f"seconds must be a number, got {seconds!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"seconds must be a finite number > 0, got {seconds!r}")
+    tokens = math.floor(value * fps / unit_length + 0.5)
+    if not min_tokens <= tokens <= max_tokens:
+        low, high = min_tokens * unit_length, max_tokens * unit_length
+        raise ConfigError(f"{value:g} s is {tokens * unit_length} frames at {fps:g} fps; the "
+                          f"model makes {low}..{high} frames ({low / fps:g}..{high / fps:g} s): "
+                          f"choose a duration in range")
+    return tokens
+
+
 MAX_PROMPT_CHARS = 1000
 """Longest prompt accepted (CLIP reads 77 tokens, MiniLM 256; longer text is a mistake)."""
 
