@@ -11,6 +11,11 @@ import pytest
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval import metrics
 
+F32_SUM = 1e-5
+"""Relative tolerance of float32 norms and sums of tens to hundreds of terms: the official
+values were computed with another CPU's BLAS and summation order, and such a result is only
+good to about n * eps (eps 1.2e-7), so an ulp-level (1e-7) comparison passes only on the machine
+that wrote the fixture. float64 results (FID) keep their 1e-9."""
 
 @pytest.fixture(scope="module")
 def ref(conformance_dir: Path) -> dict[str, np.ndarray]:
@@ -35,9 +40,9 @@ def test_distance_matrix_and_r_precision(ref: dict[str, np.ndarray]) -> None:
 def test_matching_score(ref: dict[str, np.ndarray]) -> None:
     value = metrics.matching_score(ref["rprec_text_emb"], ref["rprec_motion_emb"])
     print(f"matching score error {value - float(ref['matching_score']):.3g}")
-    assert value == pytest.approx(float(ref["matching_score"]), rel=1e-7)
+    assert value == pytest.approx(float(ref["matching_score"]), rel=F32_SUM)
     per_pair = np.linalg.norm(ref["rprec_text_emb"][:32] - ref["rprec_motion_emb"][:32], axis=1)
-    np.testing.assert_allclose(per_pair, ref["matching_score_per_pair_batch0"], rtol=1e-6)
+    np.testing.assert_allclose(per_pair, ref["matching_score_per_pair_batch0"], rtol=F32_SUM)
 
 
 def test_fid(ref: dict[str, np.ndarray]) -> None:
@@ -74,8 +79,8 @@ def test_diversity_and_multimodality_official_draws(ref: dict[str, np.ndarray]) 
     mm = metrics.multimodality(ref["mm_emb"], np.random.RandomState(1), 10)
     print(f"diversity error {div - float(ref['diversity_300']):.3g}, "
           f"multimodality error {mm - float(ref['multimodality_10']):.3g}")
-    assert div == pytest.approx(float(ref["diversity_300"]), rel=1e-6)
-    assert mm == pytest.approx(float(ref["multimodality_10"]), rel=1e-6)
+    assert div == pytest.approx(float(ref["diversity_300"]), rel=F32_SUM)
+    assert mm == pytest.approx(float(ref["multimodality_10"]), rel=F32_SUM)
     # Default size follows MoMask (300 above 300 samples); a Generator is reproducible too.
     emb = ref["fid_gen_emb"]
     assert metrics.diversity(emb, np.random.default_rng(5)) == \
@@ -91,12 +96,12 @@ def test_mm_notox_accountings() -> None:
     dist = np.linalg.norm(clean - motion, axis=1)
     changed = np.zeros(64, bool)
     changed[3] = True  # only the first pool of 32 holds a toxic caption
-    assert metrics.mm_notox(clean, motion) == pytest.approx(dist.mean(), rel=1e-6)
+    assert metrics.mm_notox(clean, motion) == pytest.approx(dist.mean(), rel=F32_SUM)
     official = metrics.mm_notox(clean, motion, changed, accounting="official")
-    assert official == pytest.approx(dist[:32].sum() / 64, rel=1e-6)
+    assert official == pytest.approx(dist[:32].sum() / 64, rel=F32_SUM)
     changed[40] = True
     assert metrics.mm_notox(clean, motion, changed, accounting="official") == \
-        pytest.approx(dist.mean(), rel=1e-6)
+        pytest.approx(dist.mean(), rel=F32_SUM)
     with pytest.raises(DataError, match="changed"):
         metrics.mm_notox(clean, motion, accounting="official")
     with pytest.raises(ConfigError):

@@ -72,7 +72,7 @@ def test_state_dict_keys_and_shapes_are_official(fx):
     assert (m.mask_id, m.pad_id) == (ids["mask_id"], ids["pad_id"])
 
 
-def test_official_init_is_reproduced(fx):
+def test_official_init_is_reproduced(fx, official_init_check):
     # The fixture's weights are the official init under seed 0 plus 0.1*N(0,1) (generator 10).
     meta, arrays = fx
     torch.manual_seed(0)
@@ -81,8 +81,7 @@ def test_official_init_is_reproduced(fx):
     with torch.no_grad():
         for p in m.parameters():
             p += 0.1 * torch.randn(p.shape, generator=gen)
-    for key, value in m.state_dict().items():
-        torch.testing.assert_close(value, arrays[f"sd/{key}"], atol=1e-6, rtol=0)
+    official_init_check(m.state_dict(), arrays)
 
 
 def test_trans_forward_and_cfg(model, fx):

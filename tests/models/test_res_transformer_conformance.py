@@ -62,7 +62,7 @@ def test_state_dict_keys_and_shapes_are_official(fx):
     ]
 
 
-def test_official_init_is_reproduced(fx):
+def test_official_init_is_reproduced(fx, official_init_check):
     # Official init under seed 0, then every parameter += 0.1*N(0,1) from generator 11.
     meta, arrays, _ = fx
     torch.manual_seed(0)
@@ -71,8 +71,7 @@ def test_official_init_is_reproduced(fx):
     with torch.no_grad():
         for p in m.parameters():
             p += 0.1 * torch.randn(p.shape, generator=gen)
-    for key, value in m.state_dict().items():
-        torch.testing.assert_close(value, arrays[f"sd/{key}"], atol=1e-6, rtol=0)
+    official_init_check(m.state_dict(), arrays)
 
 
 def test_training_forward(fx):

@@ -77,7 +77,8 @@ def test_tiny_model_matches_reference_and_ignores_padding(tiny_dir):
              "unknownword walks"]
     feats = enc.encode(texts)
     assert feats.shape == (5, 32) and feats.dtype == torch.float32
-    assert torch.allclose(feats.norm(dim=1), torch.ones(5), atol=1e-6)
+    # float32 norm of a normalised 32-d vector: good to a few ulps per term, not to one ulp.
+    assert torch.allclose(feats.norm(dim=1), torch.ones(5), atol=1e-5)
     for i, text in enumerate(texts):  # batched with padding == alone == plain math
         ids, mask = enc.tokenize([text])
         assert mask.all()
