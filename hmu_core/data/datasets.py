@@ -235,15 +235,27 @@ class TextMotionDataset(Dataset):
             units -= 1
         return min(units * self.unit_length, self.max_motion_length)
 
-    def __getitem__(self, index: int) -> tuple[str, torch.Tensor, int]:
+    def draw(self, index: int) -> tuple[Caption, int, int]:
+        """The item's random choices in this epoch: ``(caption, start, length)``, ``start``
+        in the clip's frames. Callers that only need the crop (``code_stats`` encodes each
+        distinct crop once) get it without building the padded motion."""
         if not 0 <= index < len(self):
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         entry = self.entries[index]
         caption = entry.captions[int(rng.integers(len(entry.captions)))]
-        motion = self.motions[entry.motion_id][entry.begin : entry.end]
-        length = self.crop_length(len(motion), rng)
-        start = int(rng.integers(len(motion) - length + 1))
+        length = self.crop_length(entry.end - entry.begin, rng)
+        start = int(rng.integers(entry.end - entry.begin - length + 1))
+        return caption, entry.begin + start, length
+
+    def crop(self, motion_id: str, start: int, length: int) -> torch.Tensor:
+        """Frames ``[start, start + length)`` of a clip, normalised, zero-padded to
+        ``max_motion_length``."""
+        motion = self.motions[motion_id]
         out = np.zeros((self.max_motion_length, motion.shape[1]), dtype=np.float32)
         out[:length] = normalize(motion[start : start + length], self.mean, self.std)
-        return caption.text, torch.from_numpy(out), length
+        return torch.from_numpy(out)
+
+    def __getitem__(self, index: int) -> tuple[str, torch.Tensor, int]:
+        caption, start, length = self.draw(index)
+        return caption.text, self.crop(self.entries[index].motion_id, start, length), length
