@@ -18,6 +18,28 @@ from typing import Any
 
 from hmu_core.errors import ConfigError
 
+AUTO_R_GRID = (0, 4, 8, 16, 24, 32, 48, 64)
+
+_SUPPRESS_EPILOG = """examples:
+  hmu unlearn suppress --model runs/set --data runs/synth_small --concept violence_motionx \\
+      --r 32 --out runs/suppress
+  hmu unlearn suppress --model runs/set --data runs/humanml3d-captions --stats generated \\
+      --concept violence --r 32 --out runs/suppress-captions    # captions only, no motions
+  hmu unlearn suppress --model runs/set --data runs/synth_small --concept violence_motionx \\
+      --r auto --retain-budget 1 --out runs/suppress-auto
+  hmu unlearn suppress --model runs/set --data runs/synth_small --concept violence_motionx \\
+      --r 0:32,1-3:16 --out runs/suppress-layers
+
+--stats data counts codes in VQ-encoded motions (the LCR protocol, cached in MODEL/cache/);
+--stats generated counts codes in tokens the original model samples for every caption line of
+train_val (lengths from its length estimator or BAMM's END token), so a model and captions are
+enough. --r auto tries the --r-grid values on the val split (one r for every layer, then the
+base layer alone), judges the generated motions (the synthetic set's family classifier, else a
+toxicity classifier fitted on the dataset's motions) and keeps the r with the lowest forget
+toxicity whose retain score stays within --retain-budget points of the original's; the curve
+goes into unlearning.json and r_search.png.
+"""
+
 _EPILOG = """examples:
   hmu unlearn lcr --model runs/set --data data/synth-small --concept violence --out runs/lcr
   hmu unlearn lcr --model ckpt/t2m --data data/HumanML3D \\
@@ -92,14 +114,45 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      "seeded draw among codes retain motions use. Default: official")
     lcr.add_argument("--layers", default="0", metavar="Q[,Q]",
                      help="quantizer layers to edit (default: 0, the base layer)")
-    lcr.add_argument("--repeats", type=int, default=20,
-                     help="random crops per caption entry when counting codes (default: 20)")
+    lcr.add_argument("--repeats", type=int,
+                     help="--stats data: random crops per caption entry (default: 20); "
+                     "--stats generated: generations per caption line (default: 1)")
     lcr.add_argument("--no-pad", action="store_true",
                      help="count codes of the crop only, not of the zero-padded tail "
                      "(the official code counts all 49 tokens)")
     lcr.add_argument("--no-cache", action="store_true",
                      help="encode the dataset again instead of reading MODEL/cache/")
+    _stats_args(lcr)
     lcr.set_defaults(run=run_lcr)
+    sup = _method(methods, "suppress", "code suppression: the transformers can never emit the "
+                  "concept's codes (hmu's method, training-free)",
+                  "Rank each RVQ layer's codes by how much more often forget samples use them "
+                  "than retain samples (as LCR) and make the top r of every layer impossible "
+                  "to sample: a large negative bias on their logits in the base and residual "
+                  "transformer heads. The VQ is untouched; bundles carry the edit.")
+    sup.epilog = _SUPPRESS_EPILOG
+    _data_args(sup)
+    sup.add_argument("--r", default="32", metavar="R|Q:R,...|auto",
+                     help="codes to suppress per layer: one number for every layer (32), "
+                     "LAYER:R items (0:32,1-5:16; unnamed layers keep every code), or auto "
+                     "(chosen on the val split within --retain-budget). Default: 32")
+    sup.add_argument("--repeats", type=int,
+                     help="--stats data: random crops per caption entry (default: 20); "
+                     "--stats generated: generations per caption line (default: 1)")
+    sup.add_argument("--no-pad", action="store_true",
+                     help="--stats data: count codes of the crop only, not of the padded tail")
+    sup.add_argument("--no-cache", action="store_true",
+                     help="compute the statistics again instead of reading MODEL/cache/")
+    _stats_args(sup)
+    sup.add_argument("--retain-budget", type=float, default=1.0, metavar="POINTS",
+                     help="--r auto: how many points the retain score may drop below the "
+                     "original's on the val split (default: 1)")
+    sup.add_argument("--r-grid", type=int, nargs="+", default=list(AUTO_R_GRID), metavar="R",
+                     help=f"--r auto: r values tried (default: "
+                     f"{' '.join(map(str, AUTO_R_GRID))})")
+    sup.add_argument("--search-seeds", type=int, default=2, metavar="N",
+                     help="--r auto: generations per val caption line (default: 2)")
+    sup.set_defaults(run=run_suppress)
     for name, help_text, description in (
             ("uce", "Unified Concept Editing of the text projections (closed form)",
              "Edit both transformers' cond_emb so the concepts' keywords map to the guide's "
@@ -145,6 +198,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--max-iters", type=int, help="iteration budget (overrides the preset's)")
         q.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
         q.set_defaults(run=run_train_baseline)
+
+
+def _stats_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stats", choices=("data", "generated"), default="data",
+                   help="where code statistics come from: data (the dataset's motions, "
+                   "VQ-encoded: the paper's protocol) or generated (tokens the original model "
+                   "samples for the split's captions: no motions needed, e.g. the real "
+                   "HumanML3D captions from `hmu data import-captions`). Default: data")
 
 
 def progress_bar(disabled: bool) -> Any:
@@ -199,7 +260,6 @@ def _finish(args: argparse.Namespace, loaded: Any, *, method: str, concepts: lis
 
 def run_lcr(args: argparse.Namespace) -> int:
     """``hmu unlearn lcr``."""
-    from hmu_core.unlearn.code_stats import SampleProtocol
     from hmu_core.unlearn.concept_data import parse_concept_specs
     from hmu_core.unlearn.lcr_model import LCRConfig
     from hmu_core.unlearn.lcr_set import make_lcr_set
@@ -207,19 +267,100 @@ def run_lcr(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _check_out(args)
     specs = parse_concept_specs(args.concept)
+    protocol, generation = _protocols(args)
     config = LCRConfig(r=args.r, alpha=args.alpha, safe_code=args.safe_code,
-                       layers=_layers(args.layers), seed=args.seed,
-                       protocol=SampleProtocol(repeats=args.repeats, seed=args.seed,
-                                               pad_to_max=not args.no_pad))
+                       layers=_layers(args.layers), seed=args.seed, protocol=protocol,
+                       stats=args.stats, generation=generation)
     loaded = _load(args)
     data = _data(args, [s.name for s in specs])
-    root = loaded.models.root or loaded.models.vq.parent
     made = make_lcr_set(loaded, data, specs, config, args.out, mode=args.mode,
-                        cache_dir=None if args.no_cache else root / "cache",
-                        progress=progress_bar(args.no_progress), overwrite=args.overwrite)
+                        cache_dir=_cache_dir(args, loaded),
+                        progress=progress_bar(args.no_progress), overwrite=args.overwrite,
+                        text_encoder=_stats_encoder(args, loaded))
     codes = ", ".join(f"layer {q}: {len(c)} codes" for q, c in made.result.removed.items())
     print(f"{args.out}: LCR removed {codes} (safe code "
           f"{', '.join(str(s) for s in made.result.safe_codes.values())}) in "
+          f"{time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _protocols(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The sample protocol of either statistics source (``--repeats`` means crops per entry
+    for data, generations per caption line for generated, default 1)."""
+    from hmu_core.unlearn.code_stats import SampleProtocol
+    from hmu_core.unlearn.generated_stats import GenerationProtocol
+
+    data_repeats = args.repeats if args.repeats is not None else 20
+    generated_repeats = args.repeats if args.repeats is not None else 1
+    return (SampleProtocol(repeats=data_repeats, seed=args.seed, pad_to_max=not args.no_pad),
+            GenerationProtocol(repeats=generated_repeats, seed=args.seed))
+
+
+def _cache_dir(args: argparse.Namespace, loaded: Any) -> Path | None:
+    return None if args.no_cache else (loaded.models.root or loaded.models.vq.parent) / "cache"
+
+
+def _stats_encoder(args: argparse.Namespace, loaded: Any) -> Any:
+    """The text encoder when the statistics are generated (None otherwise: not loaded)."""
+    from hmu_core.models.generate import load_text_encoder
+
+    return load_text_encoder(loaded.models.text_encoder) if args.stats == "generated" else None
+
+
+def _quiet(_: str) -> None:
+    """A step reporter that shows nothing (``--no-progress``)."""
+
+
+def run_suppress(args: argparse.Namespace) -> int:
+    """``hmu unlearn suppress``."""
+    from hmu_core.models.generate import load_text_encoder
+    from hmu_core.unlearn.concept_data import parse_concept_specs
+    from hmu_core.unlearn.r_search import SearchConfig, plot_search, search_r
+    from hmu_core.unlearn.statistics import statistics
+    from hmu_core.unlearn.suppress_model import (
+        SuppressConfig,
+        concept_masks,
+        num_layers,
+        parse_layer_r,
+    )
+    from hmu_core.unlearn.suppress_set import make_suppress_set
+
+    started = time.perf_counter()
+    _check_out(args)
+    specs = parse_concept_specs(args.concept)
+    if any(s.r is not None for s in specs):
+        raise ConfigError("NAME:R sets LCR's per-concept r; suppression takes --r per layer "
+                          "(e.g. --r 0:32,1-5:16) for every concept")
+    auto = str(args.r).strip().lower() == "auto"
+    search = SearchConfig(grid=tuple(args.r_grid), retain_budget=args.retain_budget,
+                          seeds=args.search_seeds, seed=args.seed) if auto else None
+    protocol, generation = _protocols(args)
+    loaded = _load(args)
+    layers = num_layers(loaded)
+    config = SuppressConfig(r=dict.fromkeys(range(layers), 0) if auto else
+                            parse_layer_r(args.r, layers), stats=args.stats,
+                            protocol=protocol, generation=generation)
+    data = _data(args, [s.name for s in specs])
+    encoder = load_text_encoder(loaded.models.text_encoder)
+    progress = progress_bar(args.no_progress)
+    cache_dir = _cache_dir(args, loaded)
+    record, extra = None, {}
+    if search is not None:
+        samples = statistics(loaded, data, args.stats, protocol=protocol, generation=generation,
+                             text_encoder=encoder, cache_dir=cache_dir, progress=progress)
+        r, record = search_r(loaded, encoder, samples, concept_masks(samples, data), args.data,
+                             [s.name for s in specs], args.mode, layers, search,
+                             step=_quiet if args.no_progress else print)
+        config = SuppressConfig(r=r, stats=args.stats, protocol=protocol,
+                                generation=generation)
+        extra = {"r_search.png": lambda path: plot_search(record, path)}
+    made = make_suppress_set(loaded, data, config, args.out, text_encoder=encoder,
+                             mode=args.mode, seed=args.seed, cache_dir=cache_dir,
+                             progress=progress, overwrite=args.overwrite, search=record,
+                             extra_files=extra)
+    codes = ", ".join(f"layer {q}: {len(c)}" for q, c in made.codes.items() if c)
+    print(f"{args.out}: suppressed {codes or 'no'} codes ({args.stats} statistics"
+          f"{', r chosen on val: ' + str(record['chosen']) if record else ''}) in "
           f"{time.perf_counter() - started:.1f} s")
     return 0
 

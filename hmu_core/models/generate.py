@@ -160,6 +160,21 @@ def sample_tokens(gen: MotionGenerator, cond: np.ndarray, lengths: np.ndarray | 
     return ids, lens
 
 
+def generate_tokens(gen: MotionGenerator, texts: list[str], streams: S.RequestStreams,
+                    params: S.SamplingParams, *, seconds: float | Sequence[float] | None = None,
+                    tokens: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Checked prompts -> ``(ids (B, n, layers), lengths (B,), length source)``, no decoding
+    (the token statistics of ``hmu unlearn --stats generated`` need nothing more).
+
+    Raises:
+        ConfigError: as :func:`generate_motions`.
+    """
+    cond = encode_prompts(gen.text_encoder, texts)
+    lengths, source = _lengths(gen, cond, seconds, streams, tokens)
+    ids, lens = sample_tokens(gen, cond, lengths, streams, params)
+    return ids, lens, source
+
+
 def decode_tokens(gen: MotionGenerator, tokens: np.ndarray) -> np.ndarray:
     """``(len, layers)`` codes of one request -> ``(4 len, 263)`` de-normalised features."""
     vq = gen.pipeline.vq.eval()
@@ -195,9 +210,8 @@ def generate_motions(gen: MotionGenerator, prompts: str | Sequence[str], *,
         S.RequestStreams(seeds)
     if len(streams) != len(texts):
         raise ConfigError(f"got {len(streams)} seeds for {len(texts)} prompts")
-    cond = encode_prompts(gen.text_encoder, texts)
-    lengths, source = _lengths(gen, cond, seconds, streams, tokens)
-    ids, lens = sample_tokens(gen, cond, lengths, streams, params)
+    ids, lens, source = generate_tokens(gen, texts, streams, params, seconds=seconds,
+                                        tokens=tokens)
     motions, tokens = [], []
     encoder_name = getattr(gen.text_encoder, "name", type(gen.text_encoder).__name__)
     for b, text in enumerate(texts):

@@ -159,7 +159,7 @@ def encode_samples(vq: nn.Module, dataset: HumanML3D, ids: Sequence[str], mean: 
                        motion_ids=motion_ids)
 
 
-def _file_digest(path: Path, digest: Any) -> None:
+def file_digest(path: Path, digest: Any) -> None:
     with path.open("rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
@@ -172,13 +172,13 @@ def cache_key(vq_checkpoint: Path, meta_dir: Path, dataset: HumanML3D, ids: Sequ
     digest = hashlib.sha256(f"hmu-lcr-codes/{CACHE_VERSION}".encode())
     digest.update(json.dumps(protocol.to_dict(), sort_keys=True).encode())
     for path in (vq_checkpoint, meta_dir / "mean.npy", meta_dir / "std.npy"):
-        _file_digest(path, digest)
+        file_digest(path, digest)
     for motion_id in ids:
         digest.update(motion_id.encode() + b"\0")
         for path in (dataset.root / "new_joint_vecs" / f"{motion_id}.npy",
                      dataset.root / "texts" / f"{motion_id}.txt"):
             if path.is_file():
-                _file_digest(path, digest)
+                file_digest(path, digest)
     return digest.hexdigest()
 
 

@@ -21,6 +21,7 @@ import torch
 
 from hmu_core.errors import ConfigError
 from hmu_core.models.checkpoints import ModelDir
+from hmu_core.unlearn.code_selection import select_layer_codes
 from hmu_core.unlearn.code_stats import (
     CodeSamples,
     Progress,
@@ -32,7 +33,8 @@ from hmu_core.unlearn.code_stats import (
     no_progress,
 )
 from hmu_core.unlearn.concept_data import ConceptData, ConceptSpec
-from hmu_core.unlearn.lcr import SAFE_CODE_RULES, choose_safe_code, replace_codes, select_codes
+from hmu_core.unlearn.generated_stats import GenerationProtocol
+from hmu_core.unlearn.lcr import SAFE_CODE_RULES, choose_safe_code, replace_codes
 from hmu_core.unlearn.record import tensor_edit
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class LCRConfig:
     layers: tuple[int, ...] = (0,)
     seed: int = 0
     protocol: SampleProtocol = field(default_factory=SampleProtocol)
+    stats: str = "data"  # or "generated": tokens the model samples (no motions needed)
+    generation: GenerationProtocol = field(default_factory=GenerationProtocol)
 
     def __post_init__(self) -> None:
         if self.safe_code not in SAFE_CODE_RULES:
@@ -59,7 +63,9 @@ class LCRConfig:
             raise ConfigError(f"alpha must be a finite number >= 0, got {self.alpha}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "layers": list(self.layers)}
+        out = {**dataclasses.asdict(self), "layers": list(self.layers)}
+        out["generation"] = self.generation.to_dict() if self.stats == "generated" else None
+        return out
 
 
 @dataclass
@@ -100,8 +106,12 @@ def code_samples(vq: ModelDir, data: ConceptData, protocol: SampleProtocol,
 
 
 def run_lcr(vq: ModelDir, data: ConceptData, specs: Sequence[ConceptSpec], config: LCRConfig,
-            *, cache_dir: Path | None = None, progress: Progress = no_progress) -> LCRResult:
+            *, cache_dir: Path | None = None, progress: Progress = no_progress,
+            samples: CodeSamples | None = None) -> LCRResult:
     """Edit ``vq.model``'s codebooks in place and return what was removed.
+
+    ``samples`` are the code statistics when already computed (``--stats generated``), else
+    ``data``'s motions are encoded (or read from ``cache_dir``).
 
     Raises:
         ConfigError: a layer the VQ lacks, an ``r`` out of range. DataError: no forget or
@@ -121,22 +131,21 @@ def run_lcr(vq: ModelDir, data: ConceptData, specs: Sequence[ConceptSpec], confi
                               f"codebook size)")
     if getattr(vq.config, "shared_codebook", False):
         log.warning("the VQ shares one codebook across layers: editing it changes every layer")
-    samples = code_samples(vq, data, config.protocol, cache_dir, progress)
+    if samples is None:
+        samples = code_samples(vq, data, config.protocol, cache_dir, progress)
     masks = {name: check_forget_retain(samples, data.concept_forget(name),
                                        data.concept_retain(name), name) for name in by_name}
     retain_all = samples.mask_for(data.retain_ids)
 
+    selection = select_layer_codes(samples, masks,
+                                   {name: {q: rs[name] for q in config.layers} for name in masks})
     removed: dict[int, list[int]] = {}
     safe_codes: dict[int, int] = {}
-    per_concept: dict[str, dict[str, Any]] = {n: {"r": rs[n], "codes": {}} for n in by_name}
+    per_concept: dict[str, dict[str, Any]] = {
+        n: {"r": rs[n], "codes": selection.per_concept[n]} for n in by_name}
     edits = []
     for q in config.layers:
-        merged: list[int] = []
-        for name, (forget, retain) in masks.items():
-            chosen = select_codes(samples.presence_counts(forget, q),
-                                  samples.presence_counts(retain, q), rs[name]).tolist()
-            per_concept[name]["codes"][str(q)] = chosen
-            merged += [c for c in chosen if c not in merged]
+        merged = selection.codes[q]
         rng = np.random.default_rng(_derived_seed(config.seed, q, 0))
         safe = choose_safe_code(merged, nb_code, rule=config.safe_code, rng=rng,
                                 retain_counts=samples.presence_counts(retain_all, q))

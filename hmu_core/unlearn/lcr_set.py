@@ -18,6 +18,7 @@ from hmu_core.unlearn.concept_data import ConceptData, ConceptSpec
 from hmu_core.unlearn.lcr_model import LCRConfig, LCRResult, run_lcr
 from hmu_core.unlearn.model_io import LoadedModelSet, write_unlearned_set
 from hmu_core.unlearn.record import build_record, concept_entries
+from hmu_core.unlearn.statistics import statistics
 
 
 @dataclass
@@ -40,10 +41,11 @@ def source_record(loaded: LoadedModelSet) -> dict[str, Any]:
 def make_lcr_set(loaded: LoadedModelSet, data: ConceptData, specs: Sequence[ConceptSpec],
                  config: LCRConfig, out: str | os.PathLike, *, mode: str = "official",
                  cache_dir: Path | None = None, progress: Progress = no_progress,
-                 overwrite: bool = False) -> LCRSet:
+                 overwrite: bool = False, text_encoder: Any = None) -> LCRSet:
     """Run LCR on ``loaded``'s VQ (in place) and write the unlearned set to ``out``.
 
     ``cache_dir`` defaults to ``<model set>/cache`` (the code statistics of the dataset).
+    ``text_encoder`` is needed for ``config.stats == "generated"``.
 
     Raises:
         ConfigError / DataError: as ``run_lcr``; ConfigError when ``out`` exists and
@@ -52,8 +54,11 @@ def make_lcr_set(loaded: LoadedModelSet, data: ConceptData, specs: Sequence[Conc
     started = time.perf_counter()
     if cache_dir is None:
         cache_dir = (loaded.models.root or loaded.models.vq.parent) / "cache"
+    samples = None if config.stats == "data" else statistics(
+        loaded, data, config.stats, protocol=config.protocol, generation=config.generation,
+        text_encoder=text_encoder, cache_dir=cache_dir, progress=progress)
     result = run_lcr(loaded.parts["vq"], data, specs, config, cache_dir=cache_dir,
-                     progress=progress)
+                     progress=progress, samples=samples)
     record = build_record(method="lcr",
                           concepts=concept_entries(data.concepts, mode, result.per_concept),
                           parameters=config.to_dict(), seed=config.seed,

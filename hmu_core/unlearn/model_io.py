@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,14 @@ from hmu_core.models.checkpoints import (
     load_model_dir,
     write_checkpoint,
 )
-from hmu_core.models.generate import ModelSet, resolve_model_set, write_model_set
-from hmu_core.models.pipeline import load_pipeline
+from hmu_core.models.generate import (
+    ModelSet,
+    MotionGenerator,
+    resolve_model_set,
+    write_model_set,
+)
+from hmu_core.models.opt import format_opt_value, read_opt, write_opt
+from hmu_core.models.pipeline import Pipeline, load_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,22 @@ class LoadedModelSet:
 
     def model(self, part: str) -> nn.Module:
         return self.parts[part].model
+
+    def generator(self, text_encoder: Any, *, trans: nn.Module | None = None,
+                  res: nn.Module | None = None) -> MotionGenerator:
+        """A generator over the loaded networks (shared, not copied), optionally with another
+        base or residual transformer (an edited copy) in their place."""
+        vq = self.parts["vq"]
+        assert vq.mean is not None and vq.std is not None, "the VQ is loaded with its meta"
+        pipeline = Pipeline(vq=vq.model, trans=trans if trans is not None else self.model("trans"),
+                            res=res if res is not None else (
+                                self.model("res") if "res" in self.parts else None),
+                            mean=vq.mean, std=vq.std, trans_kind=self.trans_kind)
+        estimator = self.parts.get("length_estimator")
+        return MotionGenerator(pipeline=pipeline, text_encoder=text_encoder,
+                               length_estimator=None if estimator is None else estimator.model,
+                               source={"model_dir": None if self.models.root is None
+                                       else str(self.models.root)})
 
 
 def load_model_set(model_dir: str | os.PathLike | None, *, device: str = "cpu",
@@ -92,36 +114,52 @@ def _copy_part(source: ModelDir, target: Path) -> None:
     shutil.copyfile(source.checkpoint_file, target / MODEL_SUBDIR / source.checkpoint_file.name)
 
 
-def _write_edited_part(source: ModelDir, model: nn.Module, target: Path) -> None:
-    """The source directory with the checkpoint's weights replaced by ``model``'s."""
+def _write_edited_part(source: ModelDir, model: nn.Module, target: Path,
+                       opt_updates: Mapping[str, Any] | None = None) -> None:
+    """The source directory with the checkpoint's weights replaced by ``model``'s, and the
+    ``opt_updates`` entries of opt.txt changed (every other entry kept)."""
     _copy_config(source, target)
+    if opt_updates:
+        entries = {**read_opt(source.path / OPT_FILE),
+                   **{k: format_opt_value(v) for k, v in opt_updates.items()}}
+        write_opt(target / OPT_FILE, entries)
     payload: dict[str, Any] = {**source.checkpoint, STATE_KEYS[source.kind][0]: model}
     write_checkpoint(target / MODEL_SUBDIR / source.checkpoint_file.name, payload)
 
 
 def write_unlearned_set(loaded: LoadedModelSet, out: str | os.PathLike, record: Mapping[str, Any],
-                        *, edited: Mapping[str, nn.Module], overwrite: bool = False) -> Path:
+                        *, edited: Mapping[str, nn.Module], overwrite: bool = False,
+                        opt_updates: Mapping[str, Mapping[str, Any]] | None = None,
+                        extra_files: Mapping[str, Callable[[Path], Any]] | None = None) -> Path:
     """Write ``loaded`` with the ``edited`` parts' weights (part -> module) and the record.
+
+    ``opt_updates`` (part -> entries) changes opt.txt entries of edited parts whose layout
+    changed (suppression writes the residual transformer with ``share_weight: False``).
+    ``extra_files`` (name -> writer called with the path) adds files such as a plot, inside
+    the same atomic write.
 
     Raises:
         ConfigError: an unknown part, or ``out`` exists and ``overwrite`` is False.
     """
-    unknown = set(edited) - set(loaded.parts)
-    if unknown:
+    unknown = (set(edited) | set(opt_updates or {})) - set(loaded.parts)
+    if unknown or set(opt_updates or {}) - set(edited):
         raise ConfigError(f"cannot write edited part(s) {sorted(unknown)}: the model set has "
-                          f"{sorted(loaded.parts)}")
+                          f"{sorted(loaded.parts)}; opt.txt updates need an edited part")
     target = Path(out)
     names = loaded.out_names
     try:
         with atomic_directory(target, overwrite=overwrite) as tmp:
             for part, source in loaded.parts.items():
                 if part in edited:
-                    _write_edited_part(source, edited[part], tmp / names[part])
+                    _write_edited_part(source, edited[part], tmp / names[part],
+                                       (opt_updates or {}).get(part))
                 else:
                     _copy_part(source, tmp / names[part])
             write_model_set(tmp, text_encoder=loaded.models.text_encoder,
                             **{part: names[part] for part in loaded.parts})
             write_json(tmp / RECORD_FILE, dict(record))
+            for name, write in (extra_files or {}).items():
+                write(tmp / name)
     except FileExistsError:
         raise ConfigError(f"{target} already exists; choose a new --out directory or pass "
                           f"--overwrite") from None

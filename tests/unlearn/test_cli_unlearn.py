@@ -167,3 +167,96 @@ def test_existing_output_needs_overwrite(momask_set, tmp_path, capsys):
     assert _run("uce", "--model", momask_set, "--concept", "kick", "--out", out) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine"
+
+
+def _suppressed(record: dict) -> dict[int, list[int]]:
+    return {int(q): c for q, c in record["results"]["suppressed_codes"].items()}
+
+
+@pytest.mark.parametrize(("set_name", "base_dir"), [("momask_set", "trans"), ("bamm_set", "bamm")])
+def test_suppress_edits_only_the_heads(set_name, base_dir, request, unlearn_data, tmp_path):
+    model_set = request.getfixturevalue(set_name)
+    out = tmp_path / "sup"
+    assert _run("suppress", "--model", model_set, "--data", unlearn_data, "--concept",
+                "violence", "--r", "0:4,1-2:2", "--repeats", "2", "--out", out) == 0
+    record = json.loads((out / "unlearning.json").read_text())
+    codes = _suppressed(record)
+    assert [len(codes[q]) for q in (0, 1, 2)] == [4, 2, 2]
+    before, after = _tensors(model_set), _tensors(out)
+    head = f"{base_dir}/model.output_process.poseFinal.bias"
+    head = head if head in after else f"{base_dir}/net.output_process.poseFinal.bias"
+    changed = _changed({k: v for k, v in before.items() if not k.startswith("res/")},
+                       {k: v for k, v in after.items() if not k.startswith("res/")})
+    assert [k.split(".", 1)[1] for k in changed] == ["output_process.poseFinal.bias"]
+    moved = torch.nonzero(after[changed[0]] != before[changed[0]]).flatten().tolist()
+    assert sorted(moved) == sorted(codes[0])  # BAMM's END logit (index NB_CODE) untouched
+    res_bias = next(v for k, v in after.items() if k.endswith("output_proj_bias"))
+    for q in (1, 2):
+        assert sorted(torch.nonzero(res_bias[q - 1] < -1e8).flatten().tolist()) == \
+            sorted(codes[q])
+    assert "share_weight: False" in (out / "res" / "opt.txt").read_text()
+    assert record["method"] == "suppress" and record["parameters"]["stats"] == "data"
+    evidence = record["results"]["evidence"]["violence"]["0"]
+    assert sorted(map(int, evidence)) == sorted(codes[0])
+    assert {e["tensor"] for e in record["edits"]} == {"output_process.poseFinal.bias",
+                                                      "output_proj_bias"}
+
+
+def test_suppress_from_generated_statistics_needs_no_motions(momask_set, unlearn_data,
+                                                              tmp_path):
+    # A captions-only copy of the dataset: texts and split files, no motions at all.
+    captions = tmp_path / "captions"
+    (captions / "texts").mkdir(parents=True)
+    for name in ("train.txt", "val.txt", "test.txt", "train_val.txt", "all.txt"):
+        if (unlearn_data / name).is_file():
+            (captions / name).write_bytes((unlearn_data / name).read_bytes())
+    for text in (unlearn_data / "texts").glob("*.txt"):
+        (captions / "texts" / text.name).write_bytes(text.read_bytes())
+    outs = [tmp_path / "gen_a", tmp_path / "gen_b"]
+    for out in outs:
+        assert _run("suppress", "--model", momask_set, "--data", captions, "--concept",
+                    "violence", "--stats", "generated", "--r", "3", "--out", out) == 0
+    records = [json.loads((o / "unlearning.json").read_text()) for o in outs]
+    assert records[0]["parameters"]["stats"] == "generated"
+    assert records[0]["results"]["statistics"]["samples"] > 0
+    assert _suppressed(records[0]) == _suppressed(records[1])  # seeded and cached
+    assert all(len(c) == 3 for c in _suppressed(records[0]).values())
+    # LCR takes the same statistics source.
+    lcr = tmp_path / "lcr_gen"
+    assert _run("lcr", "--model", momask_set, "--data", captions, "--concept", "violence",
+                "--stats", "generated", "--r", "3", "--out", lcr) == 0
+    assert len(json.loads((lcr / "unlearning.json").read_text())["results"]["removed_codes"][
+        "0"]) == 3
+
+
+def test_suppress_auto_r_searches_on_val_and_records_the_curve(momask_set, unlearn_data,
+                                                               tmp_path, capsys):
+    out = tmp_path / "auto"
+    assert main(["unlearn", "suppress", "--model", str(momask_set), "--data", str(unlearn_data),
+                 "--concept", "violence", "--r", "auto", "--r-grid", "0", "2", "6",
+                 "--search-seeds", "1", "--repeats", "2", "--out", str(out)]) == 0
+    search = json.loads((out / "unlearning.json").read_text())["results"]["r_search"]
+    assert search["split"] == "val" and search["judge"] == "FamilyValidation"
+    assert [p["r"]["0"] for p in search["uniform"]] == [0, 2, 6]
+    chosen = {int(q): r for q, r in search["chosen"].items()}
+    points = search["uniform"] + search["base_only"]
+    best = [p for p in points if p["retain_score"] >= search["retain_floor"] - 1e-12]
+    assert min(p["forget_toxicity"] for p in best) == next(
+        p["forget_toxicity"] for p in points if {int(q): r for q, r in p["r"].items()} == chosen)
+    assert (out / "r_search.png").read_bytes()[:4] == b"\x89PNG"
+    assert "r chosen on val" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--r", "0:2,0:3"], "twice"), (["--r", "9:2"], "out of range"),
+    (["--r", "abc"], "LAYER:R"), (["--concept", "kick:3"], "per layer"),
+    (["--r", "auto", "--r-grid", "-1"], "r-grid"), (["--r", "500"], "codebook size"),
+    (["--r", "auto", "--retain-budget", "nan"], "retain-budget")])
+def test_suppress_bad_inputs_exit_2_and_write_nothing(args, message, momask_set, unlearn_data,
+                                                      tmp_path, capsys):
+    out = tmp_path / "bad"
+    full = ["suppress", "--model", momask_set, "--data", unlearn_data, "--repeats", "1",
+            "--out", out, *args]
+    assert _run(*full) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

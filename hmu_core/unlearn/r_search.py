@@ -1,0 +1,249 @@
+"""``--r auto``: choose suppression's per-layer r on the validation split, never on test.
+
+The effect of r is not monotonic (codes ranked 25-32 of the base layer can decide it on the
+embedded model), so r is searched, not guessed. Every candidate edit generates the val split's
+forget caption lines (``seeds`` times each) and a fixed seeded subset of its retain caption
+lines, with the ground-truth token length of each caption span, and a judge scores them:
+
+- forget: the share of forget generations judged toxic (the synthetic set's family classifier
+  when ``clips.jsonl`` holds families, else a toxicity classifier fitted on the dataset's train
+  motions, forget vs retain);
+- retain: the retain action accuracy (synthetic families), else the share of retain
+  generations whose tokens equal the original model's (judge-free: how much of the safe output
+  the edit leaves exactly as it was).
+
+Stage 1 tries every grid value as one r for all layers; stage 2 keeps the best one on the
+residual layers and tries every grid value on the base layer alone. The kept r has the lowest
+forget toxicity among candidates whose retain score stays within ``retain_budget`` points of
+the original's (ties: the smaller total r). The whole curve goes into the record.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from hmu_core.errors import ConfigError, DataError
+from hmu_core.models.generate import MotionGenerator, generate_motions
+from hmu_core.unlearn.concept_data import ConceptData, load_concept_data
+from hmu_core.unlearn.model_io import LoadedModelSet
+from hmu_core.unlearn.suppress_model import select, suppressed_networks
+
+log = logging.getLogger(__name__)
+
+Span = tuple[str, int, int]  # (clip, begin, end) feature frames of a caption
+
+
+class ValidationJudge(Protocol):
+    """Scores generations of the val split (both numbers are shares in [0, 1])."""
+
+    retain_measure: str
+
+    def forget_rate(self, features: Sequence[np.ndarray]) -> float: ...
+
+    def retain_score(self, features: Sequence[np.ndarray], tokens: Sequence[np.ndarray],
+                     original_tokens: Sequence[np.ndarray], spans: Sequence[Span]) -> float: ...
+
+
+@dataclass
+class FamilyValidation:
+    """Synthetic sets: the ground-truth family classifier (``eval.toxicity.FamilyJudge``)."""
+
+    judge: Any
+    retain_measure: str = "retain action accuracy"
+
+    def forget_rate(self, features: Sequence[np.ndarray]) -> float:
+        return self.judge.rate(features)
+
+    def retain_score(self, features: Sequence[np.ndarray], tokens: Sequence[np.ndarray],
+                     original_tokens: Sequence[np.ndarray], spans: Sequence[Span]) -> float:
+        return self.judge.accuracy(features, spans)
+
+
+@dataclass
+class ClassifierValidation:
+    """Datasets with motions but no families: a forget-vs-retain toxicity classifier, and
+    retain generations left token-identical."""
+
+    judge: Any
+    retain_measure: str = "retain generations unchanged"
+
+    def forget_rate(self, features: Sequence[np.ndarray]) -> float:
+        return self.judge.rate(features)
+
+    def retain_score(self, features: Sequence[np.ndarray], tokens: Sequence[np.ndarray],
+                     original_tokens: Sequence[np.ndarray], spans: Sequence[Span]) -> float:
+        return float(np.mean([np.array_equal(a, b) for a, b in
+                              zip(tokens, original_tokens, strict=True)]))
+
+
+def validation_judge(data_dir: Path, concepts: Sequence[str], mode: str,
+                     seed: int = 0) -> ValidationJudge:
+    """The judge the dataset allows.
+
+    Raises:
+        ConfigError: a captions-only dataset (no motions to fit or check a judge on).
+    """
+    from hmu_core.data.humanml3d import HumanML3D
+    from hmu_core.eval.toxicity import fit_family_judge, fit_toxicity_judge
+
+    if not HumanML3D(data_dir).has_motions:
+        raise ConfigError(f"--r auto judges generated motions with a classifier fitted on "
+                          f"{data_dir}'s motions, and this dataset has captions only; give --r "
+                          f"explicitly (e.g. --r 32), or search on a dataset with motions")
+    family = fit_family_judge(data_dir, seed=seed)
+    if family is not None:
+        return FamilyValidation(family)
+    return ClassifierValidation(fit_toxicity_judge(data_dir, concepts, mode=mode, seed=seed))
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """What ``--r auto`` tries and how it judges."""
+
+    grid: tuple[int, ...] = (0, 4, 8, 16, 24, 32, 48, 64)
+    retain_budget: float = 1.0  # points of the retain score
+    seeds: int = 2  # generations per val caption line
+    max_retain_lines: int = 240
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.grid or any(r < 0 for r in self.grid):
+            raise ConfigError(f"--r-grid needs values >= 0, got {list(self.grid)}")
+        if not np.isfinite(self.retain_budget) or self.retain_budget < 0:
+            raise ConfigError(f"--retain-budget must be >= 0 points, got {self.retain_budget}")
+        if self.seeds < 1 or self.max_retain_lines < 1:
+            raise ConfigError("--search-seeds and the retain sample must be >= 1")
+
+
+@dataclass(frozen=True)
+class ValPrompts:
+    """Val caption lines with their spans and ground-truth token lengths."""
+
+    texts: list[str]
+    spans: list[Span]
+    tokens: list[int]
+
+
+def val_prompts(data: ConceptData, ids: Sequence[str], limit: int | None,
+                seed: int) -> ValPrompts:
+    """Every caption line of ``ids`` (a seeded subset of ``limit`` lines when given), with its
+    span's length in tokens, clipped to the 10..49 a duration may ask for."""
+    rows = []
+    for clip in ids:
+        frames = len(data.dataset.features(clip))
+        for caption in data.dataset.captions(clip):
+            begin, end = caption.frame_span(frames)
+            rows.append((caption.text, (clip, begin, end), int(np.clip((end - begin) // 4,
+                                                                         10, 49))))
+    if limit is not None and len(rows) > limit:
+        pick = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
+        rows = [rows[i] for i in pick]
+    if not rows:
+        raise DataError("no val caption lines to search r on")
+    return ValPrompts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+
+def _generate(gen: MotionGenerator, prompts: ValPrompts, seeds: int,
+              seed: int) -> tuple[list[np.ndarray], list[np.ndarray], list[Span]]:
+    count = len(prompts.texts)
+    result = generate_motions(gen, prompts.texts * seeds, tokens=prompts.tokens * seeds,
+                              seeds=[seed + k for k in range(count * seeds)])
+    return ([m.features for m in result.motions], result.tokens, prompts.spans * seeds)
+
+
+Evaluate = Callable[[dict[int, int]], dict[str, Any]]
+
+
+def search_r(loaded: LoadedModelSet, text_encoder: Any, samples: Any, masks: Any,
+             data_dir: Path, concepts: Sequence[str], mode: str, num_layers: int,
+             config: SearchConfig, *, judge: ValidationJudge | None = None,
+             step: Callable[[str], None] = log.info) -> tuple[dict[int, int], dict[str, Any]]:
+    """Search the per-layer r; returns ``(r table, record)``.
+
+    ``samples``/``masks`` are the training statistics the codes are selected from.
+
+    Raises:
+        ConfigError: a captions-only dataset. DataError: a val split without forget clips.
+    """
+    judge = judge or validation_judge(data_dir, concepts, mode, config.seed)
+    val = load_concept_data(data_dir, concepts, split="val", mode=mode)
+    forget = val_prompts(val, val.forget_ids, None, config.seed)
+    retain = val_prompts(val, val.retain_ids, config.max_retain_lines, config.seed)
+    original = loaded.generator(text_encoder)
+    base_retain = _generate(original, retain, config.seeds, config.seed)
+
+    def evaluate(r: dict[int, int]) -> dict[str, Any]:
+        if any(r.values()):
+            edited = suppressed_networks(loaded, select(samples, masks, r).codes)
+            gen = loaded.generator(text_encoder, trans=edited.trans, res=edited.res)
+        else:
+            gen = original
+        feats, _, _ = _generate(gen, forget, config.seeds, config.seed)
+        kept = _generate(gen, retain, config.seeds, config.seed)
+        point = {"r": {str(q): v for q, v in sorted(r.items())},
+                 "forget_toxicity": judge.forget_rate(feats),
+                 "retain_score": judge.retain_score(kept[0], kept[1], base_retain[1], kept[2])}
+        step(f"r {r}: forget toxicity {point['forget_toxicity']:.3f}, "
+             f"{judge.retain_measure} {point['retain_score']:.3f}")
+        return point
+
+    reference = evaluate(dict.fromkeys(range(num_layers), 0))
+    floor = reference["retain_score"] - config.retain_budget / 100
+
+    def key(point: dict[str, Any]) -> tuple[float, int]:
+        return point["forget_toxicity"], sum(point["r"].values())
+
+    def best(points: list[dict[str, Any]]) -> dict[str, Any]:
+        feasible = [p for p in points if p["retain_score"] >= floor - 1e-12]
+        return min(feasible or [reference], key=key)
+
+    uniform = [reference if r == 0 else evaluate(dict.fromkeys(range(num_layers), r))
+               for r in config.grid]
+    chosen_uniform = best(uniform)
+    rest = int(chosen_uniform["r"]["1"]) if num_layers > 1 else 0
+    base_only = [evaluate({0: r, **dict.fromkeys(range(1, num_layers), rest)})
+                 for r in config.grid if num_layers > 1 and r != int(chosen_uniform["r"]["0"])]
+    chosen = best([*uniform, *base_only])
+    record = {"split": "val", "judge": type(judge).__name__,
+              "retain_measure": judge.retain_measure, "retain_budget_points":
+              config.retain_budget, "original": reference, "retain_floor": floor,
+              "forget_lines": len(forget.texts), "retain_lines": len(retain.texts),
+              "seeds": config.seeds, "uniform": uniform, "base_only": base_only,
+              "chosen": chosen["r"]}
+    return {int(q): int(v) for q, v in chosen["r"].items()}, record
+
+
+def plot_search(record: dict[str, Any], path: Path) -> Path:
+    """Forget toxicity and retain score against r (one r for all layers, then the base layer
+    alone), the budget's floor dashed: the curve ``--r auto`` chose from."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hmu_core.atomic import atomic_open
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for ax, name, title in ((axes[0], "uniform", "one r for every layer"),
+                            (axes[1], "base_only", "base layer r (residual fixed)")):
+        points = sorted(record[name], key=lambda p: int(p["r"]["0"]))
+        xs = [int(p["r"]["0"]) for p in points]
+        ax.plot(xs, [p["forget_toxicity"] for p in points], "o-", label="val forget toxicity")
+        ax.plot(xs, [p["retain_score"] for p in points], "s-", label=record["retain_measure"])
+        ax.axhline(record["retain_floor"], color="grey", ls="--", lw=1, label="retain floor")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("r")
+    axes[0].set_ylabel("share of val generations")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"--r auto chose {record['chosen']}", fontsize=9)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=90)
+    plt.close(fig)
+    return path

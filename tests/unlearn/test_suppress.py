@@ -1,0 +1,145 @@
+"""Suppression: the unshared residual layout is exact, suppressed codes are never sampled, the
+layer-r spec parses, and the edit touches only the heads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hmu_core.errors import ConfigError
+from hmu_core.models import build
+from hmu_core.models import sampling as S
+from hmu_core.models.generate import mask_step_from_torch, res_step_from_torch
+from hmu_core.unlearn.suppress import (
+    SUPPRESSION_BIAS,
+    suppress_base,
+    suppress_residual,
+    unshared_residual,
+)
+from hmu_core.unlearn.suppress_model import parse_layer_r
+
+V, Q, D = 24, 4, 8
+_CFG = dict(code_dim=16, cond_mode="text", latent_dim=32, ff_size=64, num_layers=1, num_heads=2,
+            dropout=0.1, clip_dim=D, cond_drop_prob=0.1, clip_version="ViT-B/32", num_tokens=V)
+
+
+def _res(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = build("res_transformer", {**_CFG, "shared_codebook": False, "share_weight": True,
+                                      "num_quantizers": Q})
+    with torch.no_grad():  # a trained-looking model: every parameter away from its init
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model.eval()
+
+
+def _base(kind: str = "mask_transformer", seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = build(kind, _CFG)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model.eval()
+
+
+def _inputs(batch: int = 5, n: int = 12, layers: int = 2, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, V, size=(batch, n, layers)).astype(np.int64)
+    cond = rng.standard_normal((batch, D)).astype(np.float32)
+    pad = np.zeros((batch, n), dtype=bool)
+    pad[0, 9:] = True
+    return ids, cond, pad
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_unshared_layout_gives_bit_identical_logits(layers):
+    shared = _res()
+    unshared = unshared_residual(shared)
+    assert not unshared.share_weight and unshared.config.share_weight is False
+    assert unshared.output_proj_bias.abs().max() == 0
+    ids, cond, pad = _inputs(layers=layers)
+    want = res_step_from_torch(shared)(ids, cond, pad)
+    got = res_step_from_torch(unshared)(ids, cond, pad)
+    assert torch.equal(torch.from_numpy(got), torch.from_numpy(want))
+
+
+def test_unshared_layout_samples_the_same_tokens():
+    shared = _res()
+    unshared = unshared_residual(shared)
+    base = np.random.default_rng(0).integers(0, V, size=(4, 10)).astype(np.int64)
+    cond = np.random.default_rng(1).standard_normal((4, D)).astype(np.float32)
+    lens = np.array([10, 7, 9, 4])
+    runs = [S.sample_residual(res_step_from_torch(m), base, cond, lens,
+                              S.RequestStreams([3, 4, 5, 6]), S.SamplingParams(),
+                              pad_id=V, num_quantizers=Q) for m in (shared, unshared)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_suppressed_codes_are_never_sampled_on_any_layer():
+    base, res = _base(), unshared_residual(_res())
+    forbidden = {0: [0, 3, 5, 7, 11, 13], 1: [1, 2, 3], 2: [4, 6, 8, 10], 3: [0, 23]}
+    suppress_base(base, forbidden[0])
+    suppress_residual(res, {q: c for q, c in forbidden.items() if q})
+    rng = np.random.default_rng(0)
+    seen = np.zeros((Q, V), dtype=bool)
+    for seeds in range(0, 48, 12):  # 48 requests, categorical and Gumbel draws
+        cond = rng.standard_normal((12, D)).astype(np.float32)
+        lens = rng.integers(4, 13, size=12)
+        for gsample in (False, True):
+            params = S.SamplingParams(gsample=gsample, topk_filter_thres=0.0, temperature=2.0)
+            streams = S.RequestStreams(range(seeds, seeds + 12))
+            ids = S.sample_momask_base(mask_step_from_torch(base), cond, lens, streams, params,
+                                       mask_id=base.mask_id, pad_id=base.pad_id)
+            codes = S.sample_residual(res_step_from_torch(res), ids, cond, lens, streams,
+                                      params, pad_id=V, num_quantizers=Q)
+            for q in range(Q):
+                used = codes[..., q][codes[..., q] >= 0]
+                seen[q, np.unique(used)] = True
+    for q, codes in forbidden.items():
+        assert not seen[q, codes].any(), f"layer {q} emitted a suppressed code"
+        allowed = np.setdiff1d(np.arange(V), codes)
+        assert seen[q, allowed].mean() > 0.5  # the rest of the codebook stays in use
+
+
+def test_bamm_end_token_is_untouched():
+    bamm = _base("bamm_transformer")
+    before = bamm.output_process.poseFinal.bias.detach().clone()
+    edit = suppress_base(bamm, [2, 9])
+    after = bamm.output_process.poseFinal.bias.detach()
+    changed = torch.nonzero(after != before).flatten().tolist()
+    assert changed == [2, 9] and after[V] == before[V]  # index V is END
+    assert torch.allclose(after[[2, 9]] - before[[2, 9]], torch.tensor(SUPPRESSION_BIAS),
+                          rtol=1e-6)
+    assert edit is not None and edit["tensor"] == "output_process.poseFinal.bias"
+    with pytest.raises(ConfigError, match=r"0\.\.23"):
+        suppress_base(bamm, [V])  # END is not a code
+
+
+def test_residual_edit_needs_the_unshared_layout_and_valid_layers():
+    with pytest.raises(ConfigError, match="unshared"):
+        suppress_residual(_res(), {1: [0]})
+    res = unshared_residual(_res())
+    with pytest.raises(ConfigError, match=r"layers 1\.\.3"):
+        suppress_residual(res, {0: [1]})
+    with pytest.raises(ConfigError, match="repeat"):
+        suppress_residual(res, {1: [1, 1]})
+    assert suppress_residual(res, {1: []}) == []
+
+
+@pytest.mark.parametrize(("spec", "want"), [
+    ("32", {0: 32, 1: 32, 2: 32, 3: 32}),
+    ("0:32,1-3:16", {0: 32, 1: 16, 2: 16, 3: 16}),
+    ("0:8", {0: 8, 1: 0, 2: 0, 3: 0}),
+    (" 2:4 ,0:1", {0: 1, 1: 0, 2: 4, 3: 0}),
+])
+def test_layer_r_spec(spec, want):
+    assert parse_layer_r(spec, 4) == want
+
+
+@pytest.mark.parametrize(("spec", "match"), [
+    ("0:32,0:8", "twice"), ("4:8", "out of range"), ("1-0:8", "out of range"),
+    ("x", "LAYER:R"), ("0:", "LAYER:R"), ("-1:3", "LAYER:R"), ("", "LAYER:R")])
+def test_bad_layer_r_specs(spec, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_layer_r(spec, 4)
