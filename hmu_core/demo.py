@@ -3,16 +3,18 @@
 Steps (each reuses its output when it is already there, so a second run takes seconds):
 
 1. the synthetic benchmark (``small``: 3,000 clips with 7 toxic action families), made once;
-2. LCR on the embedded default model (the synthetic set's tiny MoMask) for the violence
-   concept, with the code statistics cached under ``OUT/cache``;
-3. the original and the unlearned model exported as ONNX bundles;
-4. both bundles, through the torch-free runtime, generate the same prompts with the same
-   seeds: explicit toxic prompts, implicit ones (no keyword) and safe ones, plus one caption
-   per test clip of the forget and the retain sets;
-5. the ground-truth family classifier of the synthetic set judges every motion: toxicity rate
-   (forget captions, implicit prompts) and retain action accuracy, before and after;
+2. two unlearned copies of the embedded default model (the synthetic set's tiny MoMask) for
+   the violence concept: LCR (the paper's method, official settings) and code suppression
+   (hmu's method), from the same code statistics cached under ``OUT/cache``;
+3. the three models exported as ONNX bundles;
+4. the three bundles, through the torch-free runtime, generate the same prompts with the same
+   seeds (the safety protocol of ``hmu_core.eval.safety``): every caption line of the forget
+   test clips, the implicit (keyword-free) prompts and retain test captions, over ``seeds``
+   seeds, reported as mean ± 95 % CI;
+5. the ground-truth family classifier of the synthetic set judges every motion: toxicity rate,
+   implicit attacks, retain action accuracy, and how far forget outputs run (naturalness);
 6. a report directory: ``README.md`` (the figures, timings, how to open the result in Blender),
-   side-by-side stick-figure GIFs per prompt, the paper's Figure 2 for the dataset.
+   side-by-side stick-figure GIFs per prompt (original | LCR | suppression), Figure 2.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from hmu_core.assets import default_classifier_path, default_model_dir
 from hmu_core.atomic import write_json, write_text
@@ -75,23 +75,36 @@ def make_data(out: Path, size: str, step: Step) -> Path:
     return data
 
 
-def unlearn(out: Path, data: Path, r: int, repeats: int, progress: Any, step: Step) -> Path:
-    """LCR on the default model, once; the unlearned set under ``out/models``."""
+def unlearn(out: Path, data: Path, r: int, suppress_r: str, repeats: int, progress: Any,
+            step: Step) -> dict[str, Path]:
+    """LCR and suppression on the default model, once; the unlearned sets under
+    ``out/models``, keyed ``lcr`` and ``suppression``."""
     from hmu_core.unlearn.code_stats import SampleProtocol
     from hmu_core.unlearn.concept_data import ConceptSpec, load_concept_data
     from hmu_core.unlearn.lcr_model import LCRConfig
     from hmu_core.unlearn.lcr_set import make_lcr_set
     from hmu_core.unlearn.model_io import load_model_set
+    from hmu_core.unlearn.suppress_model import SuppressConfig, num_layers, parse_layer_r
+    from hmu_core.unlearn.suppress_set import make_suppress_set
 
-    target = out / "models" / f"lcr-r{r}-x{repeats}"
-    if (target / "unlearning.json").is_file():
-        return target
-    step(f"LCR: removing the {r} most violence-specific codes of the default model")
-    config = LCRConfig(r=r, protocol=SampleProtocol(repeats=repeats))
-    make_lcr_set(load_model_set(default_model_dir()), load_concept_data(data, [CONCEPT]),
-                 [ConceptSpec(CONCEPT, r)], config, target, cache_dir=out / "cache",
-                 progress=progress)
-    return target
+    targets = {"lcr": out / "models" / f"lcr-r{r}-x{repeats}",
+               "suppression": out / "models" / f"suppress-r{_slug(suppress_r)}-x{repeats}"}
+    protocol = SampleProtocol(repeats=repeats)
+    if not (targets["lcr"] / "unlearning.json").is_file():
+        step(f"LCR: replacing the {r} most violence-specific codes of the default model")
+        make_lcr_set(load_model_set(default_model_dir()), load_concept_data(data, [CONCEPT]),
+                     [ConceptSpec(CONCEPT, r)], LCRConfig(r=r, protocol=protocol),
+                     targets["lcr"], cache_dir=out / "cache", progress=progress)
+    if not (targets["suppression"] / "unlearning.json").is_file():
+        step(f"suppression: making the violence-specific codes of every layer (r {suppress_r})"
+             f" impossible to sample")
+        loaded = load_model_set(default_model_dir())
+        config = SuppressConfig(r=parse_layer_r(suppress_r, num_layers(loaded)),
+                                protocol=protocol)
+        make_suppress_set(loaded, load_concept_data(data, [CONCEPT]), config,
+                          targets["suppression"], text_encoder=None, cache_dir=out / "cache",
+                          progress=progress)
+    return targets
 
 
 def export(model_dir: Path, bundle: Path, step: Step) -> Path:
@@ -104,46 +117,25 @@ def export(model_dir: Path, bundle: Path, step: Step) -> Path:
     return export_bundle(model_dir, bundle)
 
 
-def first_captions(data: Path, ids: Sequence[str], limit: int) -> list[tuple[str, str, int, int]]:
-    """One caption per clip (the first), as (clip, text, begin, end frames), first ``limit``."""
-    dataset = HumanML3D(data)
-    rows = []
-    for clip in ids[:limit]:
-        caption = dataset.captions(clip)[0]
-        begin, end = caption.frame_span(len(dataset.features(clip)))
-        rows.append((clip, caption.text, begin, end))
-    return rows
+def measure(generators: dict[str, Any], judge: FamilyJudge, data: Path, limit: int,
+            seeds: int) -> dict[str, Any]:
+    """The safety protocol for every bundle: per model the summary (mean, ci95, min, max over
+    seeds) of toxicity, implicit attacks, retain accuracy and naturalness."""
+    from hmu_core.eval.safety import SafetyPrompts, SafetyProtocol, measure_safety
 
-
-def _tokens(rows: Sequence[tuple[str, str, int, int]]) -> list[int]:
-    return [int(np.clip((end - begin) // 4, 10, 49)) for _, _, begin, end in rows]
-
-
-def measure(generators: dict[str, Any], judge: FamilyJudge, data: Path,
-            implicit: list[tuple[str, str]], limit: int) -> dict[str, Any]:
-    """Toxicity (forget captions, implicit prompts) and retain action accuracy per bundle."""
-    from hmu_core.unlearn.concept_data import load_concept_data
-
-    test = load_concept_data(data, [CONCEPT], split="test")
-    forget = first_captions(data, test.forget_ids, limit)
-    retain = first_captions(data, test.retain_ids, limit)
-    figures: dict[str, Any] = {"forget_captions": len(forget), "retain_captions": len(retain),
-                               "implicit_prompts": len(implicit)}
+    prompts = SafetyPrompts.from_dataset(data, [CONCEPT], retain_limit=limit)
+    protocol = SafetyProtocol(seeds=tuple(range(seeds)))
+    figures: dict[str, Any] = {"forget_captions": len(prompts.forget),
+                               "retain_captions": len(prompts.retain),
+                               "implicit_prompts": len(prompts.implicit), "seeds": seeds}
     for name, gen in generators.items():
-        toxic = gen.generate([t for _, t, _, _ in forget], tokens=_tokens(forget), seed=0)
-        safe = gen.generate([t for _, t, _, _ in retain], tokens=_tokens(retain), seed=0)
-        attack = gen.generate([p for _, p in implicit], seconds=SECONDS, seed=0)
-        figures[name] = {
-            "forget_toxicity": judge.rate([m.features for m in toxic.motions]),
-            "implicit_attack": judge.rate([m.features for m in attack.motions]),
-            "retain_action_accuracy": judge.accuracy(
-                [m.features for m in safe.motions], [(c, b, e) for c, _, b, e in retain])}
+        figures[name] = measure_safety(gen.generate, judge, prompts, protocol).summary()
     return figures
 
 
 def render_prompts(generators: dict[str, Any], prompts: Sequence[tuple[str, str]], out: Path,
                    step: Step) -> list[tuple[str, str, Path]]:
-    """Side-by-side GIF (original | unlearned) per prompt, seed 0, rendered once."""
+    """Side-by-side GIF (one panel per bundle) per prompt, seed 0, rendered once."""
     from hmu_core.render.stick import render_stick
 
     rows = []
@@ -170,25 +162,37 @@ def figure2(data: Path, out: Path) -> list[Path]:
     return [p for p in write_stats(out, stats, title="synthetic benchmark") if p.suffix == ".png"]
 
 
+def _pct(summary: dict[str, dict[str, float]], key: str) -> str:
+    return f"{summary[key]['mean']:.1%} ± {summary[key]['ci95']:.1%}"
+
+
 def _markdown(result: DemoResult, rows: list[tuple[str, str, Path]], bundles: dict[str, Path],
-              record: dict[str, Any], charts: Iterable[Path]) -> str:
+              records: dict[str, dict[str, Any]], charts: Iterable[Path]) -> str:
     f, t = result.figures, result.timings
+    lcr, sup = records["lcr"]["results"], records["suppression"]["results"]
+    suppressed = {q: len(c) for q, c in sup["suppressed_codes"].items()}
     lines = ["# hmu demo: unlearning violence from a text-to-motion model", "",
-             "The embedded tiny MoMask (trained on hmu's synthetic benchmark) before and after "
-             f"LCR removed {len(record['results']['removed_codes']['0'])} codebook rows "
-             f"(codes {record['results']['removed_codes']['0']}, replaced by code "
-             f"{record['results']['safe_code']['0']} plus noise). Motions are judged by the "
-             "synthetic set's ground-truth action-family classifier.", "",
-             "| measure | original | unlearned (LCR) |", "|---|---|---|"]
-    labels = (("forget_toxicity", f"toxic motions from {f['forget_captions']} forget test "
-               "captions ↓"),
-              ("implicit_attack", f"toxic motions from {f['implicit_prompts']} implicit prompts "
-               "(no keyword) ↓"),
-              ("retain_action_accuracy", f"retain action accuracy, {f['retain_captions']} safe "
-               "test captions ↑"))
-    lines += [f"| {label} | {f['original'][key]:.1%} | {f['unlearned'][key]:.1%} |"
+             "The embedded tiny MoMask (trained on hmu's synthetic benchmark), unlearned two ways: "
+             f"**LCR** (the paper's method) replaced {len(lcr['removed_codes']['0'])} codebook "
+             f"rows with code {lcr['safe_code']['0']} plus noise; **suppression** (hmu's "
+             f"method) made the violence-specific codes of every RVQ layer impossible to sample "
+             f"({', '.join(f'layer {q}: {n}' for q, n in suppressed.items())} codes). Motions "
+             "are judged by the synthetic set's ground-truth action-family classifier, over "
+             f"{f['seeds']} seeds (mean ± 95 % CI).", "",
+             "| measure | " + " | ".join(n for n in bundles) + " |",
+             "|---|" + "---|" * len(bundles)]
+    labels = (("forget_toxicity", f"toxic motions from the {f['forget_captions']} forget test "
+               "caption lines ↓"),
+              ("implicit_toxicity", f"toxic motions from {f['implicit_prompts']} implicit "
+               "prompts (no keyword) ↓"),
+              ("retain_accuracy", f"retain action accuracy, {f['retain_captions']} safe test "
+               "captions ↑"),
+              ("forget_leaves_2m", "forget outputs that run more than 2 m away"))
+    lines += [f"| {label} | " + " | ".join(_pct(f[n], key) for n in bundles) + " |"
               for key, label in labels]
-    lines += ["", "## Prompts (left: original, right: unlearned; seed 0, 4 s)", ""]
+    lines.append("| forget outputs' root speed (m/s) | " + " | ".join(
+        f"{f[n]['forget_root_speed']['mean']:.2f}" for n in bundles) + " |")
+    lines += ["", f"## Prompts (left to right: {', '.join(bundles)}; seed 0, 4 s)", ""]
     lines += [f"**{kind}**: \"{prompt}\"\n\n![{kind}: {prompt}]({path.name})\n"
               for kind, prompt, path in rows]
     lines += ["", "## Dataset (the paper's Figure 2)", ""]
@@ -203,24 +207,32 @@ def _markdown(result: DemoResult, rows: list[tuple[str, str, Path]], bundles: di
     return "\n".join(lines) + "\n"
 
 
-def run_demo(out: str | Path, *, size: str = "small", r: int = 16, limit: int = 60,
-             repeats: int = 20, per_kind: int = 3, progress: Any = None,
-             step: Step = print) -> DemoResult:
+def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: str = "32",
+             limit: int = 60, repeats: int = 20, seeds: int = 3, per_kind: int = 3,
+             progress: Any = None, step: Step = print) -> DemoResult:
     """Run the whole demo into ``out`` (see the module docstring); returns the report path.
 
-    ``limit`` test captions per set are judged, LCR counts codes over ``repeats`` crops per
-    caption entry, and ``per_kind`` explicit, implicit and safe prompts are rendered.
+    ``limit`` retain test clips are judged (every forget caption line is), over ``seeds``
+    seeds; LCR uses ``r`` codes and suppression the per-layer ``suppress_r`` (``"32"`` or
+    ``"0:32,1-3:16"``), both counted over ``repeats`` crops per caption entry; ``per_kind``
+    explicit, implicit and safe prompts are rendered.
 
     Raises:
-        ConfigError: a bad size or r; HmuError subclasses from the steps, with their cause.
+        ConfigError: a bad size, r or count, before any work; HmuError subclasses from the
+            steps, with their cause.
     """
     from exporter.runtime import Generator
+    from hmu_core.unlearn.suppress_model import parse_layer_r
 
     if size not in ("tiny", "small", "full"):
         raise ConfigError(f"--size must be tiny, small or full, got {size!r}")
-    for name, value in (("limit", limit), ("repeats", repeats), ("per-kind", per_kind)):
+    for name, value in (("limit", limit), ("repeats", repeats), ("per-kind", per_kind),
+                        ("r", r)):
         if value < 1:
             raise ConfigError(f"--{name} must be >= 1, got {value}")
+    if seeds < 2:
+        raise ConfigError(f"--seeds must be >= 2 (a confidence interval needs two), got {seeds}")
+    parse_layer_r(suppress_r, 64)  # the spec's syntax, checked before any work
     root = Path(out)
     timings: dict[str, float] = {}
 
@@ -231,22 +243,22 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, limit: int = 
         return value
 
     data = timed("dataset", lambda: make_data(root, size, step))
-    lcr_dir = timed("unlearning (LCR)", lambda: unlearn(root, data, r, repeats, progress, step))
-    bundles = {"original": root / "bundles" / "original",
-               "unlearned": root / "bundles" / lcr_dir.name}
-    timed("export", lambda: [export(m, b, step) for m, b in
-                             ((default_model_dir(), bundles["original"]),
-                              (lcr_dir, bundles["unlearned"]))])
+    sets = timed("unlearning", lambda: unlearn(root, data, r, suppress_r, repeats, progress,
+                                               step))
+    models = {"original": default_model_dir(), **sets}
+    bundles = {name: root / "bundles" / (name if name == "original" else path.name)
+               for name, path in models.items()}
+    timed("export", lambda: [export(models[n], bundles[n], step) for n in models])
     generators = {name: Generator(path, device="cpu") for name, path in bundles.items()}
     judge = fit_family_judge(data, classifier=MotionClassifier.load(default_classifier_path()))
     assert judge is not None  # a synthetic set always has clips.jsonl
-    implicit = load_implicit_prompts(data / "implicit_captions.json")
     first_per_family: dict[str, str] = {}
-    for family, prompt in implicit:
+    for family, prompt in load_implicit_prompts(data / "implicit_captions.json"):
         first_per_family.setdefault(family, prompt)
-    step("generating with both bundles and judging the motions")
-    figures = timed("generation and judging", lambda: measure(generators, judge, data,
-                                                              implicit, limit))
+    step(f"generating with the {len(bundles)} bundles over {seeds} seeds and judging the "
+         f"motions")
+    figures = timed("generation and judging", lambda: measure(generators, judge, data, limit,
+                                                              seeds))
     report_dir = root / "report"
     prompts = [("explicit", p) for p in EXPLICIT[:per_kind]] + \
         [("implicit", p) for p in list(first_per_family.values())[:per_kind]] + \
@@ -255,7 +267,8 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, limit: int = 
     charts = figure2(data, report_dir / "figure2")
     result = DemoResult(out=root, report=report_dir / "README.md", figures=figures,
                         timings=timings)
-    record = json.loads((lcr_dir / "unlearning.json").read_text(encoding="utf-8"))
+    records = {name: json.loads((path / "unlearning.json").read_text(encoding="utf-8"))
+               for name, path in sets.items()}
     write_json(report_dir / "figures.json", {"figures": figures, "timings": timings})
-    write_text(result.report, _markdown(result, rows, bundles, record, charts))
+    write_text(result.report, _markdown(result, rows, bundles, records, charts))
     return result

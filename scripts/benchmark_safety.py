@@ -27,7 +27,13 @@ from hmu_core.atomic import write_json, write_text
 from hmu_core.classifier import MotionClassifier
 from hmu_core.errors import HmuError
 from hmu_core.eval.benchmark import parse_models
-from hmu_core.eval.safety import SafetyPrompts, SafetyProtocol, SafetyResult, measure_safety
+from hmu_core.eval.safety import (
+    SafetyPrompts,
+    SafetyProtocol,
+    SafetyResult,
+    measure_safety,
+    torch_generate,
+)
 from hmu_core.eval.toxicity import fit_family_judge
 from hmu_core.models.generate import load_generator, resolve_model_set
 
@@ -84,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: measuring {model}", flush=True)
             started = time.perf_counter()
             result: SafetyResult = measure_safety(
-                load_generator(resolve_model_set(model)), judge, prompts, protocol,
+                torch_generate(load_generator(resolve_model_set(model))), judge, prompts,
+                protocol,
                 step=lambda line, n=name: print(f"  {n} {line}", flush=True))
             summaries[name] = result.summary()
             write_json(cache, {"key": key, "model": str(model), "per_seed": result.per_seed,

@@ -13,10 +13,11 @@ _EPILOG = """examples:
   hmu demo --out /tmp/demo --size tiny --limit 20
 
 Uses the embedded default model (the synthetic benchmark's tiny MoMask), makes the synthetic
-'small' set if missing, runs LCR on the violence concept, exports the original and the
-unlearned bundle, generates the same prompts from both with the torch-free runtime and writes
-OUT/report/README.md with the before/after figures, side-by-side GIFs and Figure 2. A second
-run reuses what exists and takes seconds.
+'small' set if missing, unlearns the violence concept twice (LCR, the paper's method, and code
+suppression, hmu's), exports the three models, generates the same prompts from each with the
+torch-free runtime over several seeds and writes OUT/report/README.md with the figures (mean
+± 95 % CI), side-by-side GIFs (original | LCR | suppression) and Figure 2. A second run reuses
+what exists and takes seconds.
 """
 
 
@@ -31,8 +32,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", choices=("tiny", "small", "full"), default="small",
                    help="synthetic dataset size (default: small, the default model's own)")
     p.add_argument("--r", type=int, default=16, help="LCR codes to remove (default: 16)")
+    p.add_argument("--suppress-r", default="32", metavar="R|Q:R,...",
+                   help="suppression codes per layer, as `hmu unlearn suppress --r` "
+                   "(default: 32)")
     p.add_argument("--limit", type=int, default=60,
-                   help="test captions per set (forget, retain) to judge (default: 60)")
+                   help="retain test clips to judge; every forget caption line is judged "
+                   "(default: 60)")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="seeds per prompt, for mean ± 95 %% CI (default: 3)")
     p.add_argument("--repeats", type=int, default=20,
                    help="LCR: random crops per caption entry when counting codes (default: 20)")
     p.add_argument("--per-kind", type=int, default=3,
@@ -49,15 +56,17 @@ def run(args: argparse.Namespace) -> int:
     def step(message: str) -> None:
         print(f"hmu demo: {message}", flush=True)
 
-    result = run_demo(args.out, size=args.size, r=args.r, limit=args.limit,
-                      repeats=args.repeats, per_kind=args.per_kind,
-                      progress=progress_bar(args.no_progress), step=step)
+    result = run_demo(args.out, size=args.size, r=args.r, suppress_r=args.suppress_r,
+                      limit=args.limit, repeats=args.repeats, seeds=args.seeds,
+                      per_kind=args.per_kind, progress=progress_bar(args.no_progress),
+                      step=step)
     figures = result.figures
-    for name in ("original", "unlearned"):
-        f = figures[name]
-        print(f"  {name:9s}: forget toxicity {f['forget_toxicity']:.0%}, implicit attacks "
-              f"{f['implicit_attack']:.0%}, retain action accuracy "
-              f"{f['retain_action_accuracy']:.0%}")
+    for name in ("original", "lcr", "suppression"):
+        f = {k: v["mean"] for k, v in figures[name].items()}
+        print(f"  {name:11s}: forget toxicity {f['forget_toxicity']:.0%}, implicit attacks "
+              f"{f['implicit_toxicity']:.0%}, retain action accuracy "
+              f"{f['retain_accuracy']:.0%}, forget outputs leaving 2 m "
+              f"{f['forget_leaves_2m']:.0%}")
     print(f"hmu demo: report in {result.report} (open it in a Markdown viewer); bundles in "
           f"{result.out / 'bundles'}")
     return 0

@@ -19,6 +19,7 @@ Request k of seed s uses the stream ``s * 1_000_003 + k``, so seeds never share 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,12 +75,14 @@ class SafetyPrompts:
     implicit: list[str]
 
     @classmethod
-    def from_dataset(cls, data_dir: str | Path, concepts: Sequence[str],
-                     split: str = "test") -> SafetyPrompts:
+    def from_dataset(cls, data_dir: str | Path, concepts: Sequence[str], split: str = "test",
+                     retain_limit: int | None = None) -> SafetyPrompts:
+        """Every forget caption line of ``split``, the first line of its retain clips (the
+        first ``retain_limit`` clips when given) and the implicit prompts."""
         test = load_concept_data(data_dir, concepts, split=split)
         implicit = [p for _, p in load_implicit_prompts(Path(data_dir))]
         return cls(forget=caption_lines(test, test.forget_ids),
-                   retain=caption_lines(test, test.retain_ids, first_only=True),
+                   retain=caption_lines(test, test.retain_ids[:retain_limit], first_only=True),
                    implicit=implicit)
 
 
@@ -96,7 +99,18 @@ class SafetyProtocol:
                               f"{list(self.seeds)}")
 
 
-def _generate(gen: MotionGenerator, texts: Sequence[str], seed: int, batch_size: int, *,
+Generate = Callable[..., Any]
+"""``generate(prompts, *, seeds=..., tokens=... | seconds=...) -> Generation``: the torch
+pipeline (:func:`torch_generate`) or the runtime's ``Generator.generate``; both give the same
+motions for the same seeds."""
+
+
+def torch_generate(gen: MotionGenerator) -> Generate:
+    """The torch pipeline as a :data:`Generate`."""
+    return functools.partial(generate_motions, gen)
+
+
+def _generate(generate: Generate, texts: Sequence[str], seed: int, batch_size: int, *,
               tokens: Sequence[int] | None = None) -> list[Any]:
     motions = []
     for first in range(0, len(texts), batch_size):
@@ -104,7 +118,7 @@ def _generate(gen: MotionGenerator, texts: Sequence[str], seed: int, batch_size:
         seeds = [seed * SEED_STRIDE + first + k for k in range(len(chunk))]
         kwargs: dict[str, Any] = ({"tokens": list(tokens[first:first + batch_size])}
                                   if tokens is not None else {"seconds": IMPLICIT_SECONDS})
-        motions += generate_motions(gen, chunk, seeds=seeds, **kwargs).motions
+        motions += generate(chunk, seeds=seeds, **kwargs).motions
     return motions
 
 
@@ -128,17 +142,17 @@ class SafetyResult:
         return out
 
 
-def measure_safety(gen: MotionGenerator, judge: FamilyJudge, prompts: SafetyPrompts,
+def measure_safety(generate: Generate, judge: FamilyJudge, prompts: SafetyPrompts,
                    protocol: SafetyProtocol,
                    step: Callable[[str], None] | None = None) -> SafetyResult:
-    """Run the protocol for one model (see the module docstring)."""
+    """Run the protocol for one model (see the module docstring); ``step`` reports each seed."""
     result = SafetyResult()
     for seed in protocol.seeds:
-        forget = _generate(gen, [r.text for r in prompts.forget], seed, protocol.batch_size,
+        forget = _generate(generate, [r.text for r in prompts.forget], seed, protocol.batch_size,
                            tokens=[r.tokens for r in prompts.forget])
-        retain = _generate(gen, [r.text for r in prompts.retain], seed, protocol.batch_size,
+        retain = _generate(generate, [r.text for r in prompts.retain], seed, protocol.batch_size,
                            tokens=[r.tokens for r in prompts.retain])
-        implicit = _generate(gen, prompts.implicit, seed, protocol.batch_size)
+        implicit = _generate(generate, prompts.implicit, seed, protocol.batch_size)
         values = {
             "forget_toxicity": judge.rate([m.features for m in forget]),
             "implicit_toxicity": judge.rate([m.features for m in implicit]),
