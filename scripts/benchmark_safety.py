@@ -68,13 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concept", nargs="+", default=["violence_motionx"])
     parser.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR")
     parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--retain-clips", type=int, default=192,
+                        help="retain test clips judged (first caption line each; default 192)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # tiny models: one thread each beats two fighting on 2 cores
     try:
         models = parse_models(args.models)
         protocol = SafetyProtocol(seeds=tuple(range(args.seeds)))
-        prompts = SafetyPrompts.from_dataset(args.data, args.concept)
+        prompts = SafetyPrompts.from_dataset(args.data, args.concept,
+                                             retain_limit=args.retain_clips)
         judge = fit_family_judge(args.data,
                                  classifier=MotionClassifier.load(default_classifier_path()))
         if judge is None:
@@ -103,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     head = ["model", *(label for _, label, _, _ in COLUMNS)]
     lines = [f"Synthetic `{args.data.name}`, concept {', '.join(args.concept)}: "
              f"{len(prompts.forget)} forget caption lines (every line of the forget test clips),"
-             f" {len(prompts.implicit)} implicit prompts, {len(prompts.retain)} retain test "
-             f"clips (first line); {len(protocol.seeds)} seeds, mean ± 95 % CI over seeds "
-             f"(1.96 σ/√n). Judge: the ground-truth family classifier.", "",
+             f" {len(prompts.implicit)} implicit prompts, the first {len(prompts.retain)} retain "
+             f"test clips (first line each); {len(protocol.seeds)} seeds, mean ± 95 % CI over "
+             f"seeds (1.96 σ/√n). Judge: the ground-truth family classifier.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, summary in summaries.items():
         lines.append("| " + " | ".join([name, *(_cell(summary, k, s, u)

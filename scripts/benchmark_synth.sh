@@ -12,6 +12,7 @@
 # for 2 CPU cores: 5 repeats on the forget subset, 2 on the retain subset, MultiModality over
 # 16 captions x 6 generations, seed 0; single concepts (5 forget test clips each) use
 # R-precision pools of 5. A second benchmark runs the original and LCR rows with the tiny BAMM.
+# The safety table (scripts/benchmark_safety.py) judges every model over 6 seeds.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$("$root/scripts/ensure_env.sh")"
@@ -31,10 +32,32 @@ common=(--model "$models" --concept "$concept" --seed 0 --no-progress)
 [ -d "$unlearned/ft" ] ||
     "${hmu[@]}" unlearn finetune "${common[@]}" --data "$data" --epochs 5 --out "$unlearned/ft"
 [ -d "$unlearned/dr" ] || "${hmu[@]}" unlearn retrain "${common[@]}" --data "$data" --out "$unlearned/dr"
+# Code suppression (hmu's method): statistics from the motions, from tokens the model samples
+# (no motions), and r chosen on the val split (never on test).
+[ -d "$unlearned/suppress" ] ||
+    "${hmu[@]}" unlearn suppress "${common[@]}" --data "$data" --r 32 --out "$unlearned/suppress"
+[ -d "$unlearned/suppress-gen" ] || "${hmu[@]}" unlearn suppress "${common[@]}" --data "$data" \
+    --stats generated --r 32 --out "$unlearned/suppress-gen"
+[ -d "$unlearned/suppress-auto" ] || "${hmu[@]}" unlearn suppress "${common[@]}" --data "$data" \
+    --r auto --r-grid 0 8 16 24 32 48 --search-seeds 1 --out "$unlearned/suppress-auto"
+for r in 8 16 48; do
+    [ -d "$unlearned/suppress-r$r" ] || "${hmu[@]}" unlearn suppress "${common[@]}" \
+        --data "$data" --r "$r" --out "$unlearned/suppress-r$r"
+done
+
+# The safety table: every forget caption line, 6 seeds, mean ± 95 % CI, naturalness.
+"$python" scripts/benchmark_safety.py --data "$data" --concept "$concept" --seeds 6 \
+    --models original="$models" dr="$unlearned/dr" ft="$unlearned/ft" uce="$unlearned/uce" \
+    rece="$unlearned/rece" lcr="$unlearned/lcr" suppress="$unlearned/suppress" \
+    suppress-gen="$unlearned/suppress-gen" suppress-auto="$unlearned/suppress-auto" \
+    suppress-r8="$unlearned/suppress-r8" suppress-r16="$unlearned/suppress-r16" \
+    suppress-r48="$unlearned/suppress-r48" --out "$out-safety"
 
 "${hmu[@]}" benchmark --data "$data" --evaluator "$evaluator" --concept "$concept" \
     --models original="$models" dr="$unlearned/dr" ft="$unlearned/ft" uce="$unlearned/uce" \
-    rece="$unlearned/rece" lcr="$unlearned/lcr" --r-sweep 4 8 16 32 --singles kick gun_shoot \
+    rece="$unlearned/rece" lcr="$unlearned/lcr" suppress="$unlearned/suppress" \
+    suppress-gen="$unlearned/suppress-gen" suppress-auto="$unlearned/suppress-auto" \
+    --r-sweep 4 8 16 32 --singles kick gun_shoot \
     --single-batch-size 5 --repeats 5 --retain-repeats 2 --mm-captions 16 --mm-generations 6 \
     --seed 0 --out "$out" --no-progress
 # BAMM: the same LCR-edited VQ under the tiny BAMM base transformer (baselines.md §1.1).
@@ -46,4 +69,5 @@ mkdir -p docs/benchmark_synth
 cp "$out/benchmark.md" "$out/benchmark.csv" "$out/r_ablation.png" docs/benchmark_synth/
 cp "$out-bamm/benchmark.md" docs/benchmark_synth/bamm.md
 cp "$out-bamm/benchmark.csv" docs/benchmark_synth/bamm.csv
+cp "$out-safety/safety.md" "$out-safety/safety.csv" docs/benchmark_synth/
 echo "hmu: benchmark tables in docs/benchmark_synth/benchmark.md"
