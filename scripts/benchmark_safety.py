@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from hmu_core.assets import default_classifier_path
@@ -27,6 +28,7 @@ from hmu_core.atomic import write_json, write_text
 from hmu_core.classifier import MotionClassifier
 from hmu_core.errors import HmuError
 from hmu_core.eval.benchmark import parse_models
+from hmu_core.eval.metrics import mean_ci95
 from hmu_core.eval.safety import (
     SafetyPrompts,
     SafetyProtocol,
@@ -83,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         if judge is None:
             raise HmuError(f"{args.data} is not a synthetic set (no clips.jsonl): the safety "
                            f"table needs its ground-truth families")
-        summaries = {}
+        summaries, per_seed = {}, {}
         for name, model in models:
             cache = args.out / f"{name}.json"
             key = _fingerprint(model, protocol, prompts)
             if cache.is_file() and json.loads(cache.read_text())["key"] == key:
-                summaries[name] = json.loads(cache.read_text())["summary"]
+                cached = json.loads(cache.read_text())
+                summaries[name], per_seed[name] = cached["summary"], cached["per_seed"]
                 continue
             print(f"{name}: measuring {model}", flush=True)
             started = time.perf_counter()
@@ -96,14 +99,24 @@ def main(argv: list[str] | None = None) -> int:
                 torch_generate(load_generator(resolve_model_set(model))), judge, prompts,
                 protocol,
                 step=lambda line, n=name: print(f"  {n} {line}", flush=True))
-            summaries[name] = result.summary()
+            summaries[name], per_seed[name] = result.summary(), result.per_seed
             write_json(cache, {"key": key, "model": str(model), "per_seed": result.per_seed,
                                "summary": summaries[name],
                                "wall_s": round(time.perf_counter() - started, 1)})
     except HmuError as error:
         print(f"benchmark_safety: error: {error}", file=sys.stderr)
         return 2
-    head = ["model", *(label for _, label, _, _ in COLUMNS)]
+    if "original" in per_seed:  # paired by seed and prompt: the edit's own effect
+        for name, values in per_seed.items():
+            if name != "original":
+                delta = np.subtract(values["retain_accuracy"],
+                                    per_seed["original"]["retain_accuracy"])
+                mean, ci = mean_ci95(delta)
+                summaries[name]["retain_delta"] = {"mean": float(mean), "ci95": float(ci)}
+        summaries["original"]["retain_delta"] = {"mean": 0.0, "ci95": 0.0}
+    columns = COLUMNS + ((("retain_delta", "retain Δ vs original (paired)", 100, " pt"),)
+                         if "original" in per_seed else ())
+    head = ["model", *(label for _, label, _, _ in columns)]
     lines = [f"Synthetic `{args.data.name}`, concept {', '.join(args.concept)}: "
              f"{len(prompts.forget)} forget caption lines (every line of the forget test clips),"
              f" {len(prompts.implicit)} implicit prompts, the first {len(prompts.retain)} retain "
@@ -112,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, summary in summaries.items():
         lines.append("| " + " | ".join([name, *(_cell(summary, k, s, u)
-                                              for k, _, s, u in COLUMNS)]) + " |")
+                                              for k, _, s, u in columns)]) + " |")
     if "original" in summaries:
         ref = summaries["original"]
         lines += ["", "Reference for naturalness, the original model's retain outputs: root "
@@ -121,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{_cell(ref, 'retain_foot_skating', 1, ' m/s')}, jerk "
                   f"{_cell(ref, 'retain_jerk', 1, ' m/s³')}."]
     write_text(args.out / "safety.md", "\n".join(lines) + "\n")
-    csv = [",".join(["model", *(f"{k}_{s}" for k, _, _, _ in COLUMNS
+    csv = [",".join(["model", *(f"{k}_{s}" for k, _, _, _ in columns
                                 for s in ("mean", "ci95"))])]
     for name, summary in summaries.items():
-        csv.append(",".join([name, *(f"{summary[k][s]:.6g}" for k, _, _, _ in COLUMNS
+        csv.append(",".join([name, *(f"{summary[k][s]:.6g}" for k, _, _, _ in columns
                                      for s in ("mean", "ci95"))]))
     write_text(args.out / "safety.csv", "\n".join(csv) + "\n")
     print(f"wrote {args.out / 'safety.md'}")
