@@ -98,14 +98,23 @@ class CodeSamples:
 
     def presence_counts(self, mask: np.ndarray, layer: int = 0) -> np.ndarray:
         """``N_k``: for each code, how many of the masked samples contain it (int64)."""
+        samples, codes = self._presence_pairs(layer)
+        return np.bincount(codes[mask[samples]], minlength=self.nb_code).astype(np.int64)
+
+    def _presence_pairs(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every distinct (sample, code) pair of ``layer``, -1 tokens left out: computed once
+        per layer, so each mask's counts are one bincount (selection with several concepts
+        and layers stays well under a second)."""
         if not 0 <= layer < self.codes.shape[2]:
             raise ConfigError(f"layer {layer} out of range: the VQ has {self.codes.shape[2]} "
                               f"quantizer layers (0..{self.codes.shape[2] - 1})")
-        codes = self.codes[mask, :, layer].astype(np.int64)
-        codes = np.where(codes < 0, self.nb_code, codes)  # -1 -> a dropped extra column
-        present = np.zeros((codes.shape[0], self.nb_code + 1), dtype=bool)
-        present[np.arange(codes.shape[0])[:, None], codes] = True
-        return present[:, : self.nb_code].sum(axis=0, dtype=np.int64)
+        cache = self.__dict__.setdefault("_pairs", {})
+        if layer not in cache:
+            codes = self.codes[:, :, layer].astype(np.int64)
+            rows = np.broadcast_to(np.arange(codes.shape[0])[:, None], codes.shape)
+            keys = np.unique((rows * self.nb_code + codes)[codes >= 0])
+            cache[layer] = (keys // self.nb_code, keys % self.nb_code)
+        return cache[layer]
 
 
 def encode_samples(vq: nn.Module, dataset: HumanML3D, ids: Sequence[str], mean: np.ndarray,

@@ -80,7 +80,8 @@ def unshared_residual(model: ResidualTransformer) -> ResidualTransformer:
     source's device and keeps its text encoder.
     """
     config = dataclasses.replace(model.config, share_weight=False)
-    out = ResidualTransformer(config)
+    with torch.device("meta"):  # no random init: every tensor comes from the state below
+        out = ResidualTransformer(config)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if model.share_weight:
         for key in ("embed_proj_shared_weight", "token_embed_weight_", "output_proj_weight_"):
@@ -90,10 +91,9 @@ def unshared_residual(model: ResidualTransformer) -> ResidualTransformer:
         state["token_embed_weight"] = model.token_embed_weight.detach().clone()
         state[RESIDUAL_BIAS] = torch.zeros(config.num_quantizers, config.num_tokens + 1,
                                            dtype=state["output_proj_weight"].dtype)
-    out.load_state_dict(state, strict=True)
+    out.load_state_dict(state, strict=True, assign=True)
     out.attach_text_encoder(model.text_encoder)
-    device = next(model.parameters()).device
-    return out.to(device).eval()
+    return out.eval()
 
 
 def suppress_residual(model: ResidualTransformer,

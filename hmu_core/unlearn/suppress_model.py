@@ -10,6 +10,7 @@ the loaded (original) networks stay available, e.g. to compare against while cho
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from collections.abc import Mapping
@@ -128,12 +129,15 @@ class SuppressedNetworks:
 
 
 def _copy(model: nn.Module) -> nn.Module:
-    """A fresh module with ``model``'s config, weights, device and text encoder (eval mode);
-    cheaper than deepcopy, which would also copy the attached text encoder."""
-    out = type(model)(model.config)
-    out.load_state_dict(model.state_dict(), strict=True)
-    out.attach_text_encoder(model.text_encoder)
-    return out.to(next(model.parameters()).device).eval()
+    """A copy of ``model`` (eval mode) sharing its text encoder, which deepcopy would copy."""
+    encoder = model.text_encoder
+    model.attach_text_encoder(None)
+    try:
+        out = copy.deepcopy(model)
+    finally:
+        model.attach_text_encoder(encoder)
+    out.attach_text_encoder(encoder)
+    return out.eval()
 
 
 def suppressed_networks(loaded: LoadedModelSet, codes: Mapping[int, list[int]]
