@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
 from exporter import graphs as G
 from exporter.bundle import GraphSpec, check_session_io, graph_specs, read_bundle, write_manifest
+from exporter.runtime.sessions import open_session
 from exporter.runtime.text import make_tokenizer
 from hmu_core.atomic import atomic_directory, save_npy
 from hmu_core.errors import BundleError, ConfigError
@@ -113,7 +113,7 @@ def _compare(stage: str, got: np.ndarray, want: np.ndarray, where: np.ndarray | 
 
 def _check(stage: str, path: Path, cases: list[tuple[dict[str, np.ndarray], np.ndarray,
                                                       np.ndarray | None]]) -> float:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session, _ = open_session(path, "cpu", None)
     return max(_compare(stage, session.run(None, feeds)[0], want, where)
                for feeds, want, where in cases)
 
@@ -312,8 +312,7 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
         write_manifest(tmp, manifest)
         bundle = read_bundle(tmp)
         for stage, spec in bundle.graphs.items():
-            session = ort.InferenceSession(str(tmp / spec.file),
-                                           providers=["CPUExecutionProvider"])
+            session, _ = open_session(tmp / spec.file, "cpu", None)
             check_session_io(tmp, stage, spec, session)
     log.info("exported %s bundle to %s (max torch/ORT error %s)", kind, out, errors)
     return out
