@@ -229,6 +229,7 @@ class Generator:
                 "sampling": params.to_dict(), "token_length": int(lens[b]),
                 "length_source": source, "text_encoder": manifest["text_encoder"]["name"],
                 "unlearning": manifest.get("unlearning"),
+                "quantization": (manifest.get("quantization") or {}).get("weight_type"),
             }
             motions.append(Motion.from_features(feats, text=text, fps=self.fps,
                                                 provenance=provenance))

@@ -53,10 +53,11 @@ class SharedPool:
     def __init__(self) -> None:
         self._sizes: dict[int, int | None] = {}  # id(ort) -> pool size, None = no pool
 
-    def size(self, ort: Any, threads: int | None) -> int | None:
+    def size(self, ort: Any, threads: int | None, claim: bool = True) -> int | None:
+        """The pool to use, claiming it (sized ``threads``) first if ``claim`` and undecided."""
         want = 0 if threads is None else threads
         if id(ort) not in self._sizes:
-            if "bpy" in sys.modules:
+            if not claim or "bpy" in sys.modules:
                 return None  # undecided: a foreign pool found later is still used
             self._sizes[id(ort)] = self._claim(ort, want)
         have = self._sizes[id(ort)]
@@ -113,13 +114,14 @@ def check_device(device: str) -> str:
     return value
 
 
-def open_session(path: Path, device: str, threads: int | None, ort: Any = None
-                 ) -> tuple[Any, Placement]:
+def open_session(path: Path, device: str, threads: int | None, ort: Any = None,
+                 claim_pool: bool = True) -> tuple[Any, Placement]:
     """Create an ``InferenceSession`` for ``path`` on ``device`` (auto | cuda | cpu).
 
     ``auto`` asks for CUDA when the installed build offers it, ``cuda`` always asks; both
     fall back to CPU with a warning when the session did not get CUDA. ``ort`` replaces the
-    onnxruntime module (tests fake it).
+    onnxruntime module (tests fake it). ``claim_pool`` False uses the shared pool only if it
+    exists already (the exporter's checks: the runtime's ``threads`` size it, not they).
 
     Raises:
         BundleError: the file is not a loadable ONNX graph (truncated, invalid).
@@ -138,7 +140,7 @@ def open_session(path: Path, device: str, threads: int | None, ort: Any = None
             ort.preload_dlls()
         except Exception as exc:  # any failure just means no CUDA
             log.info("onnxruntime.preload_dlls() failed: %s", exc)
-    shared = SHARED_POOL.size(ort, threads) is not None
+    shared = SHARED_POOL.size(ort, threads, claim_pool) is not None
     try:
         session = _create(ort, path, providers, threads, shared)
     except Exception as exc:

@@ -208,3 +208,12 @@ def test_real_generator_sessions_share_the_pool(momask_bundle):
                 for s in g.sessions.values()] == [want] * len(g.sessions)
     assert np.array_equal(gen.generate("a person walks", seconds=2.0).tokens[0],
                           again.generate("a person walks", seconds=2.0).tokens[0])
+
+
+def test_a_session_that_does_not_claim_leaves_the_size_to_the_next(pool):
+    ort = PoolOrt()
+    S.open_session(Path("a.onnx"), "cpu", None, ort, claim_pool=False)  # the exporter's check
+    assert ort.pools is None and ort.shared == [False]
+    S.open_session(Path("b.onnx"), "cpu", 3, ort)  # the runtime sizes the pool
+    S.open_session(Path("c.onnx"), "cpu", None, ort, claim_pool=False)  # then shares it
+    assert ort.pools == (3, 1) and ort.shared == [False, True, True]
