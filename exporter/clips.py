@@ -67,6 +67,7 @@ from hmu_core.errors import BundleError, ConfigError
 from hmu_core.motion.amass import write_amass_npz
 from hmu_core.motion.bvh import write_bvh
 from hmu_core.motion.motion import Motion
+from hmu_core.shard import Shard
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,11 @@ SHARD_INDEX = re.compile(r"index\.shard-(\d+)-of-(\d+)\.json")
 INDEX_FORMAT = "hmu-clips"
 INDEX_VERSION = 1
 SLUG_CHARS = 40
+
+
+def shard_index_name(shard: Shard) -> str:
+    """A shard's index file, e.g. ``index.shard-0-of-4.json`` (matched by ``SHARD_INDEX``)."""
+    return f"index.shard-{shard.index}-of-{shard.count}.json"
 
 
 def slugify(text: str, max_chars: int = SLUG_CHARS) -> str:
@@ -102,39 +108,6 @@ class ClipSpec:
 
     def file_name(self, fmt: str) -> str:
         return f"{self.stem}.{fmt}"
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Part ``index`` (0-based, as SLURM array and Kubernetes job indexes) of ``count``: the
-    clips whose index is ``index`` mod ``count`` (round robin, so long and short prompts spread
-    evenly)."""
-
-    index: int
-    count: int
-
-    def __post_init__(self) -> None:
-        if isinstance(self.index, bool) or isinstance(self.count, bool) or not isinstance(
-                self.index, int) or not isinstance(self.count, int) or self.count < 1 \
-                or not 0 <= self.index < self.count:
-            raise ConfigError(f"shard {self.index}/{self.count}: give I/N with 0 <= I < N, "
-                              f"e.g. --shard 0/4 .. 3/4 (SLURM: $SLURM_ARRAY_TASK_ID/N)")
-
-    @classmethod
-    def parse(cls, text: str) -> Shard:
-        """``"I/N"`` -> ``Shard(I, N)``."""
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
-        if match is None:
-            raise ConfigError(f"--shard {text!r}: give I/N with 0 <= I < N, e.g. 0/4")
-        return cls(int(match[1]), int(match[2]))
-
-    def owns(self, spec: ClipSpec) -> bool:
-        return spec.index % self.count == self.index
-
-    @property
-    def file_name(self) -> str:
-        """This shard's index file, e.g. ``index.shard-0-of-4.json``."""
-        return f"index.shard-{self.index}-of-{self.count}.json"
 
 
 @dataclass(frozen=True)
@@ -326,7 +299,8 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
         progress: called after each clip with the clip and ``"generated"`` or ``"skipped"``.
         should_stop: polled before each clip; True ends the run early (``report.stopped``).
         source: the name errors give to ``prompts`` when they are clips (a path names itself).
-        shard: make only this shard's clips, indexed in its own file (module docstring).
+        shard: make only this shard's clips (index mod N), indexed in its own file
+            ``index.shard-I-of-N.json`` (module docstring).
     Raises:
         ConfigError: bad prompt file (names the line), duration out of the model's range,
             fbx/glb without bpy, an ``out_dir`` that is a file or holds a foreign index.json.
@@ -349,11 +323,11 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
     bundle_info = {"path": str(generator.bundle.path), "sha256": sha,
                    "model_kind": generator.kind, "unlearning": manifest.get("unlearning")}
     out.mkdir(parents=True, exist_ok=True)
-    index_path = out / (INDEX if shard is None else shard.file_name)
+    index_path = out / (INDEX if shard is None else shard_index_name(shard))
     previous = _read_index(index_path)
     shard_info = None
     if shard is not None:
-        specs = [s for s in specs if shard.owns(s)]
+        specs = [s for s in specs if shard.owns(s.index)]
         previous = {**_read_index(out / INDEX), **previous}  # after a merge, too
         shard_info = {"index": shard.index, "count": shard.count}
     done = {s.index: {**previous[s.index], "line": s.line} for s in specs

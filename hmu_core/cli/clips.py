@@ -73,14 +73,8 @@ def run(args: argparse.Namespace) -> int:
     """Make the library with a progress bar; print a one-line summary."""
     from tqdm import tqdm
 
-    from exporter.clips import (
-        ClipsParams,
-        Shard,
-        make_clips,
-        merge_shards,
-        parse_formats,
-        read_prompts,
-    )
+    from exporter.clips import ClipsParams, make_clips, merge_shards, parse_formats, read_prompts
+    from hmu_core.shard import Shard
 
     params = ClipsParams(formats=parse_formats(args.formats), device=args.device,
                          seconds=args.seconds, seed=args.seed)
@@ -90,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         index = merge_shards(specs, args.bundle, args.out, params, source=str(args.prompts))
         print(f"{args.out}: {len(specs)} clip(s) merged; index {index}")
         return 0
-    total = sum(1 for s in specs if shard is None or shard.owns(s))
+    total = sum(1 for s in specs if shard is None or shard.owns(s.index))
     with tqdm(total=total, desc="clips", unit="clip") as bar:
         report = make_clips(specs, args.bundle, args.out, params, source=str(args.prompts),
                             progress=lambda spec, status: bar.update(), shard=shard)

@@ -11,6 +11,7 @@ import pytest
 from exporter import clips
 from hmu_core.cli import main as main_cli
 from hmu_core.errors import ConfigError
+from hmu_core.shard import Shard
 
 PROMPTS = """\
 a person waves | 2
@@ -59,7 +60,7 @@ def test_three_shards_and_a_merge_equal_one_run(momask_bundle, tmp_path, capsys)
     # A rerun shard resumes from the merged index: nothing to make.
     report = clips.make_clips(prompts, momask_bundle, many,
                               clips.ClipsParams(formats=("bvh", "npz"), device="cpu", seed=3),
-                              shard=clips.Shard(1, 3))
+                              shard=Shard(1, 3))
     assert (report.generated, len(report.skipped)) == ([], 2)
 
 
@@ -70,10 +71,10 @@ def test_merge_names_what_is_missing(momask_bundle, tmp_path):
     params = clips.ClipsParams(formats=("bvh",), device="cpu", seed=3)
     with pytest.raises(ConfigError, match="holds no shard index"):
         clips.merge_shards(prompts, momask_bundle, out, params)
-    clips.make_clips(prompts, momask_bundle, out, params, shard=clips.Shard(0, 2))
+    clips.make_clips(prompts, momask_bundle, out, params, shard=Shard(0, 2))
     with pytest.raises(ConfigError, match=r"shard\(s\) 1/2 have not run"):
         clips.merge_shards(prompts, momask_bundle, out, params)
-    clips.make_clips(prompts, momask_bundle, out, params, shard=clips.Shard(1, 2))
+    clips.make_clips(prompts, momask_bundle, out, params, shard=Shard(1, 2))
     (out / "002_a-person-walks-forward_s5.bvh").unlink()  # clip 2 belongs to shard 0
     with pytest.raises(ConfigError, match=r"prompts.txt:4: clip 002_a-person-walks-forward_s5 "
                                           r"is missing or out of date in shard 0/2"):
