@@ -41,7 +41,9 @@ class Generator:
     Args:
         bundle: a bundle directory or a ``Bundle`` from ``read_bundle``.
         device: ``auto`` (CUDA when a session really gets it), ``cuda`` or ``cpu``.
-        threads: intra-op threads per session (None: onnxruntime's default).
+        threads: intra-op threads (None: onnxruntime's default) of the thread pool that all
+            sessions of the process share; the first ``Generator`` sizes it, later sizes are
+            logged and ignored (``exporter.runtime.sessions``; per session inside Blender).
     Attributes:
         provider: ``CUDAExecutionProvider`` only if every session runs on CUDA, else
             ``CPUExecutionProvider``; ``provider_reason`` says why when it is CPU.

@@ -61,7 +61,7 @@ class SharedPool:
                 return None  # undecided: a foreign pool found later is still used
             self._sizes[id(ort)] = self._claim(ort, want)
         have = self._sizes[id(ort)]
-        if have not in (None, want, self.FOREIGN):
+        if threads is not None and have not in (None, want, self.FOREIGN):
             log.info("the shared onnxruntime pool has %s threads (%s asked); onnxruntime allows "
                      "no pool of a session's own beside it", have or "default", threads)
         return have
