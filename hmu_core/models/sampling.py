@@ -239,6 +239,7 @@ def top_k_filter(logits: np.ndarray, thres: float) -> np.ndarray:
 
     Ties at the k-th value go to the lower indices, as a stable sort of ``-logits`` would rank
     them, but found with ``np.partition`` (linear) instead of a full sort of the vocabulary.
+    NaN logits (a broken network) are never kept.
     """
     x = np.asarray(logits, np.float64)
     k = math.ceil((1 - thres) * x.shape[-1])
