@@ -28,6 +28,15 @@ sha256 and all of its requested files exist; anything else (an edited line, a de
 new format, another bundle) regenerates that clip. Files of superseded clips are left in place
 (they are no longer listed in the index).
 
+Shards (a library of a million clips as N independent jobs: a SLURM array, Kubernetes indexed
+Jobs): ``make_clips(..., shard=Shard(i, n))`` makes only the clips whose index is ``i`` mod
+``n`` and records them in ``index.shard-{i}-of-{n}.json`` instead of ``index.json``. Clip
+files are named by clip index, so shards never collide and write exactly the files of one
+run, to one shared directory (or to several whose contents are then copied into one).
+``merge_shards`` then checks that every clip of the prompt file is finished, with this bundle
+and these formats, and writes the ``index.json`` one run would have written (and removes the
+shard indexes). A rerun shard resumes from its own index or from a merged ``index.json``.
+
 Usage::
 
     from exporter.clips import ClipsParams, make_clips
@@ -54,19 +63,26 @@ from exporter.runtime.bundle import sha256_file
 from exporter.runtime.generator import MAX_PROMPT_CHARS, Generator
 from exporter.runtime.sessions import check_device
 from hmu_core.atomic import write_json
-from hmu_core.errors import ConfigError
+from hmu_core.errors import BundleError, ConfigError
 from hmu_core.motion.amass import write_amass_npz
 from hmu_core.motion.bvh import write_bvh
 from hmu_core.motion.motion import Motion
+from hmu_core.shard import Shard
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("bvh", "npz", "fbx", "glb")
 BPY_FORMATS = ("fbx", "glb")
 INDEX = "index.json"
+SHARD_INDEX = re.compile(r"index\.shard-(\d+)-of-(\d+)\.json")
 INDEX_FORMAT = "hmu-clips"
 INDEX_VERSION = 1
 SLUG_CHARS = 40
+
+
+def shard_index_name(shard: Shard) -> str:
+    """A shard's index file, e.g. ``index.shard-0-of-4.json`` (matched by ``SHARD_INDEX``)."""
+    return f"index.shard-{shard.index}-of-{shard.count}.json"
 
 
 def slugify(text: str, max_chars: int = SLUG_CHARS) -> str:
@@ -237,9 +253,11 @@ def _is_done(entry: dict[str, Any] | None, spec: ClipSpec, sha: str, formats: tu
                         for f in formats)
 
 
-def _write_index(path: Path, bundle: dict[str, Any], entries: dict[int, dict[str, Any]]) -> None:
-    write_json(path, {"format": INDEX_FORMAT, "version": INDEX_VERSION, "bundle": bundle,
-                      "clips": [entries[i] for i in sorted(entries)]})
+def _write_index(path: Path, bundle: dict[str, Any], entries: dict[int, dict[str, Any]],
+                 shard: dict[str, int] | None = None) -> None:
+    data = {"format": INDEX_FORMAT, "version": INDEX_VERSION, "bundle": bundle,
+            "clips": [entries[i] for i in sorted(entries)]}
+    write_json(path, data if shard is None else {**data, "shard": shard})
 
 
 def _scene_exporter() -> Callable[..., Any]:
@@ -270,7 +288,7 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
                out_dir: str | Path, params: ClipsParams | None = None, *,
                progress: Callable[[ClipSpec, str], None] | None = None,
                should_stop: Callable[[], bool] | None = None,
-               source: str = "<prompts>") -> ClipsReport:
+               source: str = "<prompts>", shard: Shard | None = None) -> ClipsReport:
     """Generate a clip library (see the module docstring), resuming a previous run.
 
     Args:
@@ -281,6 +299,8 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
         progress: called after each clip with the clip and ``"generated"`` or ``"skipped"``.
         should_stop: polled before each clip; True ends the run early (``report.stopped``).
         source: the name errors give to ``prompts`` when they are clips (a path names itself).
+        shard: make only this shard's clips (index mod N), indexed in its own file
+            ``index.shard-I-of-N.json`` (module docstring).
     Raises:
         ConfigError: bad prompt file (names the line), duration out of the model's range,
             fbx/glb without bpy, an ``out_dir`` that is a file or holds a foreign index.json.
@@ -290,11 +310,7 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a directory")
-    if isinstance(prompts, str | Path):
-        source = str(prompts)
-        specs = read_prompts(prompts, seconds=params.seconds, seed=params.seed)
-    else:
-        specs = list(prompts)
+    specs, source = _specs(prompts, params, source)
     export_motion = _scene_exporter() if set(params.formats) & set(BPY_FORMATS) else None
     generator = Generator(bundle, device=params.device, threads=params.threads)
     for spec in specs:
@@ -307,13 +323,18 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
     bundle_info = {"path": str(generator.bundle.path), "sha256": sha,
                    "model_kind": generator.kind, "unlearning": manifest.get("unlearning")}
     out.mkdir(parents=True, exist_ok=True)
-    index_path = out / INDEX
+    index_path = out / (INDEX if shard is None else shard_index_name(shard))
     previous = _read_index(index_path)
+    shard_info = None
+    if shard is not None:
+        specs = [s for s in specs if shard.owns(s.index)]
+        previous = {**_read_index(out / INDEX), **previous}  # after a merge, too
+        shard_info = {"index": shard.index, "count": shard.count}
     done = {s.index: {**previous[s.index], "line": s.line} for s in specs
             if _is_done(previous.get(s.index), s, sha, params.formats, out)}
     report = ClipsReport(out_dir=out, index_path=index_path)
     start = time.perf_counter()
-    _write_index(index_path, bundle_info, done)
+    _write_index(index_path, bundle_info, done, shard_info)
     for spec in specs:
         if should_stop is not None and should_stop():
             report.stopped = True
@@ -333,7 +354,7 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
                 "fps": motion.fps, "files": files, "bundle_sha256": sha,
                 "model_kind": generator.kind, "unlearning": manifest.get("unlearning"),
             }
-            _write_index(index_path, bundle_info, done)
+            _write_index(index_path, bundle_info, done, shard_info)
             report.generated.append(spec.stem)
             status = "generated"
         if progress is not None:
@@ -342,3 +363,82 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
     log.info("clips: %d generated, %d skipped in %.1f s", len(report.generated),
              len(report.skipped), report.seconds)
     return report
+
+
+def _specs(prompts: str | Path | Sequence[ClipSpec], params: ClipsParams, source: str
+           ) -> tuple[list[ClipSpec], str]:
+    """The clips of a prompt file or a given list, and the name errors give their source."""
+    if isinstance(prompts, str | Path):
+        return read_prompts(prompts, seconds=params.seconds, seed=params.seed), str(prompts)
+    return list(prompts), source
+
+
+def merge_shards(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
+                 out_dir: str | Path, params: ClipsParams | None = None, *,
+                 source: str = "<prompts>") -> Path:
+    """Merge the shard indexes of ``out_dir`` into the ``index.json`` of one run.
+
+    The shard count comes from the ``index.shard-I-of-N.json`` files; every clip of
+    ``prompts`` must be finished in its shard (same prompt, seed, seconds and bundle, every
+    format of ``params`` on disk). The shard indexes are removed once ``index.json`` is
+    written. Needs neither onnxruntime nor the bundle's graphs, only its manifest.
+
+    Returns:
+        the path of ``index.json``.
+    Raises:
+        ConfigError: no shard index, shard indexes of several counts, a missing shard, a clip
+            missing or out of date (names the shard to rerun).
+        BundleError: the bundle has no manifest.
+    """
+    params = params or ClipsParams()
+    out = Path(out_dir)
+    specs, source = _specs(prompts, params, source)
+    manifest = Path(bundle) / "manifest.json"
+    if not manifest.is_file():
+        raise BundleError(f"{bundle} is not a bundle (no manifest.json); give the --bundle the "
+                          f"shards used")
+    sha = bundle_sha256(bundle)
+    files = {(int(m[1]), int(m[2])): p for p in (sorted(out.iterdir()) if out.is_dir() else [])
+             if (m := SHARD_INDEX.fullmatch(p.name))}
+    counts = sorted({n for _, n in files})
+    if not counts:
+        raise ConfigError(f"{out} holds no shard index (index.shard-I-of-N.json): run the "
+                          f"'hmu clips ... --shard I/N' jobs into it first, then merge")
+    if len(counts) > 1:
+        raise ConfigError(f"{out} holds shard indexes of several shard counts (N = "
+                          f"{', '.join(map(str, counts))}); keep those of one N, then merge")
+    count = counts[0]
+    missing = [i for i in range(count) if (i, count) not in files]
+    if missing:
+        raise ConfigError(f"{out}: shard(s) {', '.join(f'{i}/{count}' for i in missing)} have "
+                          f"not run (no index.shard-I-of-{count}.json); run them, then merge")
+    entries: dict[int, dict[str, Any]] = {}
+    bundle_info: dict[str, Any] = {}
+    for i in range(count):
+        path = files[(i, count)]
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path} is unreadable ({exc}); rerun shard {i}/{count}") from None
+        if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT \
+                or (data.get("shard") or {}).get("count") != count:
+            raise ConfigError(f"{path} is not an index of shard {i}/{count}; remove it")
+        if data["bundle"].get("sha256") != sha:
+            raise ConfigError(f"shard {i}/{count} used another bundle ({path}); rerun it with "
+                              f"--bundle {bundle}")
+        bundle_info = bundle_info or data["bundle"]
+        entries.update({e["index"]: e for e in data.get("clips", [])
+                        if isinstance(e, dict) and isinstance(e.get("index"), int)
+                        and e["index"] % count == i})
+    for spec in specs:
+        if not _is_done(entries.get(spec.index), spec, sha, params.formats, out):
+            raise ConfigError(f"{source}:{spec.line}: clip {spec.stem} is missing or out of date "
+                              f"in shard {spec.index % count}/{count}; rerun that shard, then "
+                              f"merge")
+    index_path = out / INDEX
+    _write_index(index_path, bundle_info, {s.index: {**entries[s.index], "line": s.line}
+                                           for s in specs})
+    for path in files.values():
+        path.unlink()
+    log.info("merged %d shard indexes (%d clips) into %s", count, len(specs), index_path)
+    return index_path

@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
 from exporter import graphs as G
+from exporter import quantize as Q
 from exporter.bundle import GraphSpec, check_session_io, graph_specs, read_bundle, write_manifest
+from exporter.runtime.sessions import open_session
 from exporter.runtime.text import make_tokenizer
 from hmu_core.atomic import atomic_directory, save_npy
 from hmu_core.errors import BundleError, ConfigError
@@ -111,9 +112,13 @@ def _compare(stage: str, got: np.ndarray, want: np.ndarray, where: np.ndarray | 
     return err
 
 
-def _check(stage: str, path: Path, cases: list[tuple[dict[str, np.ndarray], np.ndarray,
-                                                      np.ndarray | None]]) -> float:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def _cpu_session(path: Path) -> Any:
+    """A CPU session that leaves sizing the process's shared pool to the runtime."""
+    return open_session(path, "cpu", None, claim_pool=False)[0]
+
+
+def _check(stage: str, path: Path, cases: list[Q.Case]) -> float:
+    session = _cpu_session(path)
     return max(_compare(stage, session.run(None, feeds)[0], want, where)
                for feeds, want, where in cases)
 
@@ -124,12 +129,18 @@ def _pad_mask(lens: list[int], width: int) -> np.ndarray:
 
 def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator: Any,
                    encoder: Any, text_module: nn.Module, text_spec: dict[str, Any], opset: int,
-                   seed: int) -> dict[str, float]:
-    """Export and check every stage; returns the largest torch-vs-ORT error per stage."""
+                   seed: int, quantize: str | None = None
+                   ) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
+    """Export and check every stage, quantizing ``exporter.quantize.STAGES`` if asked.
+
+    Returns the largest torch-vs-ORT error per stage (of the float32 graph) and each
+    quantized graph's check against torch.
+    """
     rng = np.random.default_rng(seed)
     trans, res, vq = pipe.trans, pipe.res, pipe.vq
     dim = trans.clip_dim
     errors: dict[str, float] = {}
+    quantized: dict[str, dict[str, Any]] = {}
 
     def cond(b: int) -> np.ndarray:
         return rng.standard_normal((b, dim)).astype(np.float32)
@@ -141,7 +152,10 @@ def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator:
               cases: Callable[[], list]) -> None:
         path = tmp / specs[name].file
         _export(module, t(*example), specs[name], path, opset)
-        errors[name] = _check(name, path, cases())
+        checks = cases()
+        errors[name] = _check(name, path, checks)
+        if quantize is not None and name in Q.STAGES:
+            quantized[name] = Q.quantize_graph(path, checks, _cpu_session)
 
     # text encoder: real prompts through the runtime's tokenizer, vs the torch encoder
     prompts = [["a person walks forward and waves"],
@@ -215,7 +229,7 @@ def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator:
 
         stage("length_estimator", G.LengthGraph(estimator), (cond(2),),
               lambda: [est_case(2), est_case(5)])
-    return errors
+    return errors, quantized
 
 
 def _unlearning_record(models: gen.ModelSet) -> dict[str, Any] | None:
@@ -236,7 +250,8 @@ def _unlearning_record(models: gen.ModelSet) -> dict[str, Any] | None:
 
 def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.PathLike, *,
                   text_encoder: str | Any | None = None, trans: str | os.PathLike | None = None,
-                  opset: int = DEFAULT_OPSET, overwrite: bool = False, seed: int = 0) -> Path:
+                  opset: int = DEFAULT_OPSET, overwrite: bool = False, seed: int = 0,
+                  quantize: str | None = None) -> Path:
     """Export a model set as a bundle directory.
 
     Args:
@@ -248,6 +263,8 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
         trans: a base-transformer directory overriding the set's.
         opset: ONNX opset of every graph.
         seed: seed of the random inputs that check each graph against torch.
+        quantize: None (float32) or ``int8``: dynamic int8 MatMuls in the base and residual
+            step graphs (``exporter.quantize``; recorded in the manifest's ``quantization``).
     Returns:
         ``out_dir``.
     Raises:
@@ -257,6 +274,7 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
     if isinstance(opset, bool) or not isinstance(opset, int) or not 14 <= opset <= 20:
         raise ConfigError(f"opset must be an int in 14..20 (the legacy exporter's range), got "
                           f"{opset!r}")
+    quantize = Q.check_method(quantize)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ConfigError(f"{out} exists and is not empty; choose a new directory or pass "
@@ -306,14 +324,14 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
         # float64, as released: de-normalising in float64 then casting is what torch's side does
         save_npy(tmp / "mean.npy", np.asarray(pipe.mean, np.float64))
         save_npy(tmp / "std.npy", np.asarray(pipe.std, np.float64))
-        errors = _export_stages(tmp, specs, pipe, estimator, encoder, text_module,
-                                manifest["text_encoder"], opset, seed)
+        errors, quantized = _export_stages(tmp, specs, pipe, estimator, encoder, text_module,
+                                           manifest["text_encoder"], opset, seed, quantize)
         manifest["export_check"] = {"max_abs_error": errors, "opset": opset}
+        manifest["quantization"] = Q.manifest_entry(quantize, quantized)
         write_manifest(tmp, manifest)
         bundle = read_bundle(tmp)
         for stage, spec in bundle.graphs.items():
-            session = ort.InferenceSession(str(tmp / spec.file),
-                                           providers=["CPUExecutionProvider"])
+            session = _cpu_session(tmp / spec.file)
             check_session_io(tmp, stage, spec, session)
     log.info("exported %s bundle to %s (max torch/ORT error %s)", kind, out, errors)
     return out

@@ -48,8 +48,10 @@ VARIANTS = {
     "gpu": ("onnxruntime-gpu", ("linux-x64", "windows-x64")),
 }
 COMMON_WHEELS = ("flatbuffers", "packaging", "protobuf", "ftfy", "wcwidth")
-EXTRA_VENDORED = ("exporter", "exporter.runtime", "exporter.scene", "exporter.clips")
-"""Vendored besides HMU_MODULES: the runtime itself and the bpy scene/clip-library code."""
+EXTRA_VENDORED = ("exporter", "exporter.runtime", "exporter.scene", "exporter.clips",
+                  "hmu_core.shard")
+"""Vendored besides HMU_MODULES: the runtime itself and the bpy scene/clip-library code (with
+the clip library's ``hmu_core.shard``)."""
 SKIP = ("__pycache__", "*.pyc", "_vendor")
 
 

@@ -30,13 +30,20 @@ Generation = S.Generation
 check_prompts = S.check_prompts
 
 
+def _as(array: np.ndarray, dtype: type) -> np.ndarray:
+    """``array`` as a C-contiguous ``dtype`` array, copied only when it is not one already."""
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
 class Generator:
     """A bundle loaded into onnxruntime sessions, ready to sample.
 
     Args:
         bundle: a bundle directory or a ``Bundle`` from ``read_bundle``.
         device: ``auto`` (CUDA when a session really gets it), ``cuda`` or ``cpu``.
-        threads: intra-op threads per session (None: onnxruntime's default).
+        threads: intra-op threads (None: onnxruntime's default) of the thread pool that all
+            sessions of the process share; the first ``Generator`` sizes it, later sizes are
+            logged and ignored (``exporter.runtime.sessions``; per session inside Blender).
     Attributes:
         provider: ``CUDAExecutionProvider`` only if every session runs on CUDA, else
             ``CPUExecutionProvider``; ``provider_reason`` says why when it is CPU.
@@ -56,12 +63,14 @@ class Generator:
         self.unit_length = int(m["unit_length"])
         self.min_tokens, self.max_tokens = int(m["min_tokens"]), int(m["max_tokens"])
         self.sessions: dict[str, Any] = {}
+        self._first_output: dict[str, list[str]] = {}
         placements: dict[str, Placement] = {}
         for stage, spec in self.bundle.graphs.items():
             session, placements[stage] = open_session(self.bundle.file(spec.file), device,
                                                       threads)
             check_session_io(self.bundle.path, stage, spec, session)
             self.sessions[stage] = session
+            self._first_output[stage] = [spec.outputs[0].name]
         self.placements = placements
         on_cpu = [p for p in placements.values() if p.provider != CUDA]
         self.provider = CPU if on_cpu else CUDA
@@ -77,7 +86,7 @@ class Generator:
     # -- stages ------------------------------------------------------------------------------
 
     def _run(self, stage: str, **feeds: np.ndarray) -> np.ndarray:
-        return self.sessions[stage].run(None, feeds)[0]
+        return self.sessions[stage].run(self._first_output[stage], feeds)[0]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """``(N, D)`` float32 condition vectors for ``texts``."""
@@ -90,21 +99,21 @@ class Generator:
 
     def mask_step(self, ids: np.ndarray, cond: np.ndarray, padding: np.ndarray) -> np.ndarray:
         """``sampling.MaskStep`` over ``base.onnx``."""
-        return self._run("base", ids=ids.astype(np.int64), cond=cond.astype(np.float32),
-                         padding_mask=padding.astype(bool))
+        return self._run("base", ids=_as(ids, np.int64), cond=_as(cond, np.float32),
+                         padding_mask=_as(padding, np.bool_))
 
     def bamm_step(self, ids: np.ndarray, cond: np.ndarray,
                   cond_idx: np.ndarray | None) -> np.ndarray:
         """``sampling.BAMMStep``; ``None`` (plain causal pass) is all ``pad_id`` conditions."""
         if cond_idx is None:
             cond_idx = np.full(ids.shape, self.tokens["pad_id"], np.int64)
-        return self._run("base", ids=ids.astype(np.int64), cond=cond.astype(np.float32),
-                         cond_idx=cond_idx.astype(np.int64))
+        return self._run("base", ids=_as(ids, np.int64), cond=_as(cond, np.float32),
+                         cond_idx=_as(cond_idx, np.int64))
 
     def res_step(self, ids: np.ndarray, cond: np.ndarray, padding: np.ndarray) -> np.ndarray:
         """``sampling.ResStep`` over ``res.onnx`` (history sum inside the graph)."""
-        return self._run("res", ids=ids.astype(np.int64), cond=cond.astype(np.float32),
-                         padding_mask=padding.astype(bool))
+        return self._run("res", ids=_as(ids, np.int64), cond=_as(cond, np.float32),
+                         padding_mask=_as(padding, np.bool_))
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """``(len, layers)`` codes of one request -> ``(4 len, 263)`` de-normalised features."""
@@ -164,12 +173,14 @@ class Generator:
                 raise ConfigError("MoMask needs token lengths")
             lens = np.asarray(lengths, np.int64)
             base = S.sample_momask_base(self.mask_step, cond, lens, streams, params,
-                                        mask_id=tok["mask_id"], pad_id=tok["pad_id"])
+                                        mask_id=tok["mask_id"], pad_id=tok["pad_id"],
+                                        batched_cfg=True)
         if "res" not in self.sessions:
             keep = np.arange(base.shape[1])[None] < lens[:, None]
             return np.where(keep, base, -1)[..., None], lens
         ids = S.sample_residual(self.res_step, base, cond, lens, streams, params,
-                                pad_id=tok["res_pad_id"], num_quantizers=tok["num_quantizers"])
+                                pad_id=tok["res_pad_id"], num_quantizers=tok["num_quantizers"],
+                                batched_cfg=True)
         return ids, lens
 
     def generate(self, prompts: str | Sequence[str], *,
@@ -220,6 +231,7 @@ class Generator:
                 "sampling": params.to_dict(), "token_length": int(lens[b]),
                 "length_source": source, "text_encoder": manifest["text_encoder"]["name"],
                 "unlearning": manifest.get("unlearning"),
+                "quantization": (manifest.get("quantization") or {}).get("weight_type"),
             }
             motions.append(Motion.from_features(feats, text=text, fps=self.fps,
                                                 provenance=provenance))

@@ -20,8 +20,11 @@ _EPILOG = """examples:
 
 Every (model, subset) evaluation is kept in OUT/evals/ and reused when nothing changed, so an
 interrupted benchmark resumes. Writes OUT/benchmark.md, OUT/benchmark.csv and, with
---r-sweep, OUT/r_ablation.png. The r-sweep and single-concept LCR sets are made from the
-'original' model into OUT/models/.
+--r-sweep, OUT/r_ablation.png. --shard I/N (a SLURM array or Kubernetes indexed Job) runs only
+rows I, I+N, ... (a row: a model set, an r value, a single concept, with both subsets) and
+writes no table; once all N have finished into the same OUT, the same command without --shard
+reuses every evaluation and writes the tables. The r-sweep and single-concept LCR sets are
+made from the 'original' model into OUT/models/.
 """
 
 
@@ -56,6 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--shard", metavar="I/N",
+                   help="run only shard I of N of the rows (then run without it for the tables)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(run=run)
 
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hmu_core.eval.benchmark import BenchmarkPlan, parse_models, run_benchmark
     from hmu_core.eval.protocol import ProtocolParams
+    from hmu_core.shard import Shard
 
     protocol = ProtocolParams(repeats=args.repeats, seed=args.seed,
                               mm_captions=args.mm_captions, mm_generations=args.mm_generations,
@@ -91,10 +97,12 @@ def run(args: argparse.Namespace) -> int:
     def step(message: str) -> None:
         tqdm.write(f"hmu benchmark: {message}")
 
+    shard = None if args.shard is None else Shard.parse(args.shard)
     command = "hmu " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     try:
-        path = run_benchmark(plan, step=step, progress=progress, command=command)
+        path = run_benchmark(plan, step=step, progress=progress, command=command, shard=shard)
     finally:
         bar.close()
-    print(f"hmu benchmark: tables in {path}")
+    if path is not None:
+        print(f"hmu benchmark: tables in {path}")
     return 0

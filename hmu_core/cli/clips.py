@@ -14,6 +14,8 @@ _EPILOG = """examples:
   hmu clips prompts.txt --bundle bundles/safe --out library/
   hmu clips prompts.txt --bundle bundles/safe --out library/ --formats bvh,npz --seconds 6
   hmu clips prompts.txt --bundle bundles/safe --out library/ --device cuda --seed 100
+  hmu clips prompts.txt --bundle bundles/safe --out library/ --shard $SLURM_ARRAY_TASK_ID/8
+  hmu clips prompts.txt --bundle bundles/safe --out library/ --merge
 
 PROMPTS is a UTF-8 text file, one clip per line: 'prompt text[ | seconds[ | seed]]'.
 Lines starting with '#' and blank lines are skipped. An empty or missing seconds field uses
@@ -30,6 +32,12 @@ seed, seconds, frames, fps, files, bundle sha256, unlearning record). Every file
 atomically and the index after each clip; running the same command again skips finished clips
 and remakes only those whose line, seed, bundle or files changed. fbx and glb need Blender's
 Python module (bpy); bvh and npz do not.
+
+Many machines: --shard I/N (0 <= I < N, e.g. a SLURM array or Kubernetes indexed Job index)
+makes only clips i with i mod N == I and indexes them in OUT/index.shard-I-of-N.json; the
+files are those of one run. When all N jobs have finished (into one shared OUT, or copied
+into one), the same command with --merge checks every clip and writes OUT/index.json exactly
+as one run would (the shard indexes are removed).
 """
 
 
@@ -53,6 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="duration of lines without one (default: 4)")
     p.add_argument("--seed", type=int, default=0,
                    help="line i without a seed uses SEED + i (default: 0)")
+    split = p.add_mutually_exclusive_group()
+    split.add_argument("--shard", metavar="I/N",
+                       help="make only shard I of N (clips i with i mod N == I)")
+    split.add_argument("--merge", action="store_true",
+                       help="merge the finished shards' indexes into OUT/index.json")
     p.set_defaults(run=run)
 
 
@@ -60,14 +73,21 @@ def run(args: argparse.Namespace) -> int:
     """Make the library with a progress bar; print a one-line summary."""
     from tqdm import tqdm
 
-    from exporter.clips import ClipsParams, make_clips, parse_formats, read_prompts
+    from exporter.clips import ClipsParams, make_clips, merge_shards, parse_formats, read_prompts
+    from hmu_core.shard import Shard
 
     params = ClipsParams(formats=parse_formats(args.formats), device=args.device,
                          seconds=args.seconds, seed=args.seed)
+    shard = None if args.shard is None else Shard.parse(args.shard)
     specs = read_prompts(args.prompts, seconds=params.seconds, seed=params.seed)
-    with tqdm(total=len(specs), desc="clips", unit="clip") as bar:
+    if args.merge:
+        index = merge_shards(specs, args.bundle, args.out, params, source=str(args.prompts))
+        print(f"{args.out}: {len(specs)} clip(s) merged; index {index}")
+        return 0
+    total = sum(1 for s in specs if shard is None or shard.owns(s.index))
+    with tqdm(total=total, desc="clips", unit="clip") as bar:
         report = make_clips(specs, args.bundle, args.out, params, source=str(args.prompts),
-                            progress=lambda spec, status: bar.update())
+                            progress=lambda spec, status: bar.update(), shard=shard)
     print(f"{args.out}: {len(report.generated)} clip(s) generated, {len(report.skipped)} "
           f"skipped ({report.seconds:.1f} s); index {report.index_path}")
     return 0

@@ -13,6 +13,7 @@ _EPILOG = """examples:
   hmu export --model runs/set --out bundles/momask
   hmu export --model checkpoints/t2m/set --text-encoder clip:/path/ViT-B-32.pt --out bundles/t2m
   hmu export --model runs/set --trans runs/unlearned/uce --out bundles/uce --overwrite
+  hmu export --model runs/set --out bundles/momask-int8 --quantize int8
 
 --model DIR is a model set (as for `hmu generate`): DIR/vq/, DIR/trans/ (MoMask) or DIR/bamm/
 (BAMM), optionally DIR/res/ and DIR/length_estimator/, or DIR/hmu.json naming them. --trans
@@ -20,6 +21,9 @@ replaces the base transformer (e.g. an unlearned one). The bundle holds one ONNX
 stage (text encoder, base step, residual step, VQ decoder, length estimator), the tokenizer
 files, mean/std.npy and manifest.json (hashes, configs, the unlearning record). Every graph is
 checked against torch before the bundle is written; an interrupted export leaves nothing.
+--quantize int8 stores the base and residual step graphs with int8 MatMul weights (dynamic
+quantization; text encoder and decoder stay float32): faster on CPU, but its tokens differ
+from the float32 bundle's; the manifest records it and its agreement with torch.
 Run it with: from exporter.runtime import Generator; Generator("BUNDLE").generate([...]).
 """
 
@@ -41,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trans", type=Path, metavar="DIR",
                    help="base transformer directory overriding the model set's")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.add_argument("--quantize", choices=("none", "int8"), default="none",
+                   help="int8: dynamic int8 MatMuls in the base/residual graphs (default: none)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing, non-empty BUNDLE directory")
     p.set_defaults(run=run)
@@ -53,9 +59,11 @@ def run(args: argparse.Namespace) -> int:
     from exporter.export import export_bundle
 
     out = export_bundle(args.model, args.out, text_encoder=args.text_encoder, trans=args.trans,
-                        opset=args.opset, overwrite=args.overwrite)
+                        opset=args.opset, overwrite=args.overwrite,
+                        quantize=None if args.quantize == "none" else args.quantize)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     print(f"{out}: {manifest['model_kind']} bundle, graphs {', '.join(manifest['graphs'])}, "
           f"text encoder {manifest['text_encoder']['name']} ({manifest['text_encoder']['dim']}-d)"
-          f"{', unlearned' if manifest.get('unlearning') else ''}")
+          f"{', unlearned' if manifest.get('unlearning') else ''}"
+          f"{', int8 base/residual' if manifest.get('quantization') else ''}")
     return 0

@@ -12,12 +12,19 @@ Each (model set, subset) evaluation lands in ``OUT/evals/<row>/<subset>/eval.jso
 reused when the request and its inputs are unchanged, so an interrupted benchmark resumes
 where it stopped. The tables go to ``OUT/benchmark.md`` and ``OUT/benchmark.csv``, the r
 ablation to ``OUT/r_ablation.png``.
+
+Shards: ``run_benchmark(plan, shard=Shard(i, n))`` runs only jobs ``i`` mod ``n`` (a job is
+one row with both subsets: a Table 1 model set, an r of the ablation with its LCR set, a
+single concept with its two rows), so N independent jobs share the work with no two making
+the same LCR set; it writes no table. The unsharded run afterwards finds every evaluation
+cached and writes the tables, as if it had run them all.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -29,6 +36,7 @@ from hmu_core.atomic import write_text
 from hmu_core.errors import ConfigError
 from hmu_core.eval.protocol import ProtocolParams
 from hmu_core.eval.report import EvalRequest, EvalResources, evaluate, load_cached, write_report
+from hmu_core.shard import Shard
 
 log = logging.getLogger(__name__)
 
@@ -225,26 +233,40 @@ def _plot(sweep: dict[int, dict[str, dict[str, Any]]], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def run_benchmark(plan: BenchmarkPlan, *, step: Step = print,
-                  progress: Any = None, command: str = "") -> Path:
-    """Run (or resume) every evaluation of ``plan`` and write the tables; returns the .md."""
+def run_benchmark(plan: BenchmarkPlan, *, step: Step = print, progress: Any = None,
+                  command: str = "", shard: Shard | None = None) -> Path | None:
+    """Run (or resume) every evaluation of ``plan`` and write the tables; returns the .md.
+
+    With ``shard``, only that shard's jobs run (module docstring) and None is returned.
+    """
     plan.out.mkdir(parents=True, exist_ok=True)
+    jobs = itertools.count()
+
+    def mine() -> bool:  # the next job (in plan order) is this shard's
+        return shard is None or shard.owns(next(jobs))
+
     resources = EvalResources(plan.data_dir, plan.evaluator_dir, glove_dir=plan.glove_dir,
                               concepts=plan.concepts, seed=plan.protocol.seed,
                               device=plan.device)
     results: dict[str, dict[str, dict[str, Any]]] = {"table1": {}, "table3": {}, "table4": {}}
     for name, model in plan.models:
+        if not mine():
+            continue
         for subset in SUBSETS:
             results["table1"][f"{name}/{subset}"] = _evaluate(
                 plan, resources, name, model, subset, plan.concepts, step, progress)
     sweep: dict[int, dict[str, dict[str, Any]]] = {}
     for r in plan.r_sweep:
+        if not mine():
+            continue
         model = _make_lcr(plan, f"lcr-r{r}", plan.concepts, r, step)
         sweep[r] = {subset: _evaluate(plan, resources, f"lcr-r{r}", model, subset,
                                       plan.concepts, step, progress) for subset in SUBSETS}
         for subset in SUBSETS:
             results["table3"][f"r={r}/{subset}"] = sweep[r][subset]
     for concept in plan.singles:
+        if not mine():
+            continue
         single = plan.for_single(concept)
         res = EvalResources(plan.data_dir, plan.evaluator_dir, glove_dir=plan.glove_dir,
                             concepts=(concept,), seed=plan.protocol.seed, device=plan.device)
@@ -255,6 +277,10 @@ def run_benchmark(plan: BenchmarkPlan, *, step: Step = print,
             for subset in SUBSETS:
                 results["table4"][f"{label}/{subset}"] = _evaluate(
                     single, res, where, path, subset, (concept,), step, progress)
+    if shard is not None:
+        step(f"shard {shard.index}/{shard.count} done; run without --shard (every evaluation "
+             f"is then reused) to write the tables")
+        return None
     return _write(plan, results, sweep, command)
 
 

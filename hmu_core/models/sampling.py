@@ -20,8 +20,8 @@ The random stream (what a runtime must reproduce). Request ``b`` owns
 Draws become samples identically everywhere: Gumbel ``g = -log(max(-log(max(u, 1e-20)),
 1e-20))``, ``argmax(f / max(tau, 1e-10) + g)`` (first index on ties); categorical by inverse CDF
 in float64: ``p = softmax(f / tau)``, ``idx = #{i: cumsum(p)_i <= u * sum(p)}`` bounded to the
-last class with ``p > 0``. Top-k keeps exactly ``k = ceil((1 - thres) V)`` logits (stable sort:
-lower index wins ties). CFG is ``u + (c - u) * s`` in float32, the official op order.
+last class with ``p > 0``. Top-k keeps exactly ``k = ceil((1 - thres) V)`` logits (lower index wins
+ties, as a stable sort ranks them). CFG is ``u + (c - u) * s`` in float32, the official op order.
 
 With a top-k of 1 every draw is the argmax, so the tokens equal the official ``generate``
 (tests pin this against the official fixtures; BAMM has no top-k upstream, so it is pinned
@@ -235,13 +235,20 @@ def cfg_combine(cond_logits: np.ndarray, null_logits: np.ndarray, scale: float) 
 
 
 def top_k_filter(logits: np.ndarray, thres: float) -> np.ndarray:
-    """Keep the ``ceil((1 - thres) V)`` largest of the last axis, others ``-inf`` (float64)."""
+    """Keep the ``ceil((1 - thres) V)`` largest of the last axis, others ``-inf`` (float64).
+
+    Ties at the k-th value go to the lower indices, as a stable sort of ``-logits`` would rank
+    them, but found with ``np.partition`` (linear) instead of a full sort of the vocabulary.
+    NaN logits (a broken network) are never kept.
+    """
     x = np.asarray(logits, np.float64)
     k = math.ceil((1 - thres) * x.shape[-1])
-    order = np.argsort(-x, axis=-1, kind="stable")[..., :k]
-    out = np.full_like(x, -np.inf)
-    np.put_along_axis(out, order, np.take_along_axis(x, order, -1), -1)
-    return out
+    kth = -np.partition(-x, k - 1, axis=-1)[..., k - 1: k]  # the k-th largest value
+    above = x > kth
+    tied = x == kth
+    room = k - above.sum(axis=-1, keepdims=True)  # how many of the tied values fit
+    keep = above | (tied & (np.cumsum(tied, axis=-1) <= room))
+    return np.where(keep, x, -np.inf)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -285,20 +292,27 @@ def _check_batch(cond: np.ndarray, lengths: np.ndarray, streams: RequestStreams
 
 
 def _guided(step: Callable[..., np.ndarray], args: tuple, cond: np.ndarray, scale: float,
-            force_mask: bool, doubled: bool = False) -> np.ndarray:
-    """CFG over a step: MoMask's two calls (``doubled`` False) or BAMM's doubled batch."""
+            force_mask: bool, batched: bool = False, always_combine: bool = False
+            ) -> np.ndarray:
+    """CFG over a step whose ``args`` are ``(ids, extra)`` (``extra`` None or batch-shaped).
+
+    ``batched``: one call on the batch doubled as (cond | null), as BAMM's upstream does,
+    instead of MoMask's two calls (cond, then null). Same maths; onnxruntime gives each row the
+    same logits at any batch, while torch's kernels may differ in the last bit with the batch,
+    so the torch path keeps upstream's two calls (bit-equal to ``forward_with_cond_scale``).
+    At scale 1 MoMask returns the conditional logits alone; BAMM (``always_combine``) does not.
+    """
+    ids, extra = args
     null = np.zeros_like(cond)
     if force_mask:
-        return np.asarray(step(*args[:1], null, *args[1:]), np.float32)
-    if doubled:
-        ids, extra = args
-        extra2 = None if extra is None else np.concatenate([extra, extra])
-        both = np.asarray(step(np.concatenate([ids, ids]), np.concatenate([cond, null]), extra2))
-        return cfg_combine(both[: len(ids)], both[len(ids):], scale)
-    logits = np.asarray(step(args[0], cond, *args[1:]), np.float32)
-    if scale == 1:
-        return logits
-    return cfg_combine(logits, step(args[0], null, *args[1:]), scale)
+        return np.asarray(step(ids, null, extra), np.float32)
+    if scale == 1 and not always_combine:
+        return np.asarray(step(ids, cond, extra), np.float32)
+    if not batched:
+        return cfg_combine(step(ids, cond, extra), step(ids, null, extra), scale)
+    extra2 = None if extra is None else np.concatenate([extra, extra])
+    both = np.asarray(step(np.concatenate([ids, ids]), np.concatenate([cond, null]), extra2))
+    return cfg_combine(both[: len(ids)], both[len(ids):], scale)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,13 +336,14 @@ def sample_token_lengths(logits: np.ndarray, streams: RequestStreams, low: int, 
 
 def sample_momask_base(step: MaskStep, cond: np.ndarray, lengths: np.ndarray,
                        streams: RequestStreams, params: SamplingParams, *, mask_id: int,
-                       pad_id: int) -> np.ndarray:
+                       pad_id: int, batched_cfg: bool = False) -> np.ndarray:
     """MoMask iterative mask-predict (momask.md §2.3) with the seeded stream.
 
     Args:
         step: network call, see ``MaskStep``.
         cond: ``(B, D)`` float32 text condition vectors (the null condition is zeros).
         lengths: ``(B,)`` token lengths (frames / 4).
+        batched_cfg: one doubled-batch call per guided step (see ``_guided``; the runtime's).
     Returns:
         ``(B, max(lengths))`` int64 codes, ``-1`` at padding.
     """
@@ -342,7 +357,8 @@ def sample_momask_base(step: MaskStep, cond: np.ndarray, lengths: np.ndarray,
         ranks = np.argsort(np.argsort(scores, axis=1, kind="stable"), axis=1, kind="stable")
         is_mask = ranks < count[:, None]
         ids = np.where(is_mask, mask_id, ids)
-        logits = _guided(step, (ids, pad), cond, params.cond_scale, params.force_mask)
+        logits = _guided(step, (ids, pad), cond, params.cond_scale, params.force_mask,
+                         batched_cfg)
         filtered = top_k_filter(logits, params.topk_filter_thres)
         tail = (logits.shape[-1],) if params.gsample else ()
         pred = _draw(filtered, params.temperature, params.gsample,
@@ -356,10 +372,11 @@ def sample_momask_base(step: MaskStep, cond: np.ndarray, lengths: np.ndarray,
 
 def sample_residual(step: ResStep, base_ids: np.ndarray, cond: np.ndarray, lengths: np.ndarray,
                     streams: RequestStreams, params: SamplingParams, *, pad_id: int,
-                    num_quantizers: int) -> np.ndarray:
-    """Residual layers 1.. from the base layer (momask.md §2.4): one guided pass per layer,
-    top-k, Gumbel. Returns ``(B, n, layers)`` int64 codes, ``-1`` at padding and wherever the
-    pad class was predicted at a real position (it decodes to a zero code)."""
+                    num_quantizers: int, batched_cfg: bool = False) -> np.ndarray:
+    """Residual layers 1.. from the base layer (momask.md §2.4): one guided pass per layer
+    (``batched_cfg`` as in ``sample_momask_base``), top-k, Gumbel. Returns ``(B, n, layers)``
+    int64 codes, ``-1`` at padding and wherever the pad class was predicted at a real position
+    (it decodes to a zero code)."""
     cond, lens = _check_batch(cond, lengths, streams)
     base = np.asarray(base_ids, np.int64)
     if base.ndim != 2 or base.shape[0] != len(lens) or int(lens.max()) > base.shape[1]:
@@ -376,7 +393,7 @@ def sample_residual(step: ResStep, base_ids: np.ndarray, cond: np.ndarray, lengt
     stack = [ids]
     for _q in range(1, layers):
         logits = _guided(step, (np.stack(stack, -1), pad), cond, params.res_cond_scale,
-                         params.force_mask)
+                         params.force_mask, batched_cfg)
         filtered = top_k_filter(logits, params.res_topk_filter_thres)
         u = streams.padded(lens, width, (logits.shape[-1],))
         stack.append(np.where(pad, pad_id, gumbel_argmax(filtered, params.res_temperature, u)))
@@ -390,7 +407,8 @@ def _bamm_pass(step: BAMMStep, ids: np.ndarray, cond: np.ndarray, cond_idx: np.n
     """Left to right over slots 0..S-1: plain categorical from the guided softmax."""
     ids = ids.copy()
     for k in range(slots):
-        logits = _guided(step, (ids, cond_idx), cond, scale, force_mask, doubled=True)[:, k]
+        logits = _guided(step, (ids, cond_idx), cond, scale, force_mask, batched=True,
+                         always_combine=True)[:, k]
         if not allow_end:
             logits = logits[:, :-1]  # END excluded
         u = np.array([streams.uniform(b, (1,))[0] for b in range(len(ids))])

@@ -11,6 +11,7 @@ import pytest
 from hmu_core.errors import ConfigError
 from hmu_core.eval.benchmark import BenchmarkPlan, parse_models, run_benchmark
 from hmu_core.eval.protocol import ProtocolParams
+from hmu_core.shard import Shard
 
 from .conftest import DEFAULT_MODEL
 
@@ -46,6 +47,25 @@ def test_benchmark_writes_the_tables_and_resumes(eval_data, micro_evaluator, tmp
                   command="hmu benchmark ...")
     assert again == []  # every evaluation and LCR set reused
     assert path.read_text() == text
+
+
+@pytest.mark.slow
+def test_sharded_benchmark_then_one_run_writes_the_tables(eval_data, micro_evaluator, tmp_path):
+    out = tmp_path / "bench"
+    evaluated = []
+    for i in (1, 0):  # jobs: 0 original, 1 r=2, 2 the single concept
+        steps: list[str] = []
+        assert run_benchmark(_plan(eval_data, micro_evaluator, out), step=steps.append,
+                             shard=Shard(i, 2)) is None
+        evaluated.append(sum(s.startswith("evaluating") for s in steps))
+        assert not (out / "benchmark.md").exists()
+    assert evaluated == [2, 2 + 4]  # r=2: both subsets; original + 2 single rows x 2
+    steps = []
+    path = run_benchmark(_plan(eval_data, micro_evaluator, out), step=steps.append)
+    assert steps == []  # every evaluation and LCR set came from the shards
+    text = path.read_text()
+    for heading in ("| original |", "| r=2 |", "[violence]"):
+        assert heading in text, heading
 
 
 def test_plan_and_models_are_checked(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from exporter.runtime import Generator
@@ -100,3 +101,119 @@ def test_generator_reports_cpu_when_any_session_lacks_cuda(momask_bundle, monkey
     assert gen.provider == S.CPU and gen.provider_reason == "x"
     assert gen.placements["base"].provider == S.CUDA
     assert gen.generate("a person walks", seconds=2.0).motions[0].provenance["provider"] == S.CPU
+
+
+class PoolOrt(FakeOrt):
+    """FakeOrt with onnxruntime's thread-pool rules: ``set_global_thread_pool_sizes`` works
+    once; with global pools a session must not ask for its own, without them it must."""
+
+    def __init__(self, pools: tuple | None = None, has_api: bool = True) -> None:
+        super().__init__([S.CPU], [S.CPU])
+        self.pools = pools
+        self.shared: list[bool] = []
+        if has_api:
+            self.set_global_thread_pool_sizes = self._set_pools
+        base = self.InferenceSession
+        ort = self
+
+        class InferenceSession(base):
+            def __init__(self, path, sess_options=None, providers=()) -> None:
+                shared = not getattr(sess_options, "use_per_session_threads", True)
+                if ort.pools is not None and not shared:
+                    raise RuntimeError("use_per_session_threads must be false when using a "
+                                       "global thread pool")
+                if ort.pools is None and shared:
+                    raise RuntimeError("session_env.EnvCreatedWithGlobalThreadPools() was "
+                                       "false. [...] the CreateEnvWithGlobalThreadPools API.")
+                ort.shared.append(shared)
+                super().__init__(path, sess_options, providers)
+
+        self.InferenceSession = InferenceSession
+
+    def _set_pools(self, intra: int, inter: int) -> None:
+        if self.pools is not None:
+            raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Global thread pools have "
+                               "already been created, cannot replace them")
+        self.pools = (intra, inter)
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    """A fresh process-wide pool record, outside Blender."""
+    fresh = S.SharedPool()
+    monkeypatch.setattr(S, "SHARED_POOL", fresh)
+    monkeypatch.delitem(__import__("sys").modules, "bpy", raising=False)
+    return fresh
+
+
+def test_sessions_share_one_pool_sized_by_the_first(pool):
+    ort = PoolOrt()
+    S.open_session(Path("a.onnx"), "cpu", 2, ort)
+    S.open_session(Path("b.onnx"), "cpu", 2, ort)
+    assert ort.pools == (2, 1) and ort.shared == [True, True]
+    assert pool.size(ort, 2) == 2
+    # onnxruntime refuses own pools beside global ones: another size shares the pool too.
+    S.open_session(Path("c.onnx"), "cpu", 1, ort)
+    assert ort.shared == [True] * 3 and ort.pools == (2, 1)
+
+
+def test_foreign_pool_is_shared_and_missing_api_uses_own_pools(pool):
+    ort = PoolOrt(pools=(4, 1))  # someone in this process made global pools first
+    S.open_session(Path("a.onnx"), "cpu", 2, ort)
+    assert ort.shared == [True] and ort.pools == (4, 1)
+    old = PoolOrt(has_api=False)
+    session, _ = S.open_session(Path("a.onnx"), "cpu", 3, old)
+    assert old.shared == [False] and session.options.intra_op_num_threads == 3
+
+
+def test_inside_blender_no_pool_is_claimed_but_a_foreign_one_is_used(pool, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "bpy", object())
+    ort = PoolOrt()
+    S.open_session(Path("a.onnx"), "cpu", 2, ort)
+    assert ort.pools is None and ort.shared == [False]
+    other = PoolOrt(pools=(2, 1))  # another add-on made global pools: per-session is refused
+    S.open_session(Path("a.onnx"), "cpu", 2, other)
+    assert other.shared == [True] and pool.size(other, 2) == S.SharedPool.FOREIGN
+
+
+def test_env_without_global_pools_falls_back_to_own_pools(pool):
+    ort = PoolOrt()
+    ort.set_global_thread_pool_sizes = lambda intra, inter: None  # "works", makes no pool
+    S.open_session(Path("a.onnx"), "cpu", 2, ort)
+    S.open_session(Path("b.onnx"), "cpu", 2, ort)
+    assert ort.shared == [False, False] and pool.size(ort, 2) is None
+
+
+def test_option_errors_are_not_blamed_on_the_file(pool):
+    ort = PoolOrt(has_api=False)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : bad intra_op setting")
+
+    ort.InferenceSession = refuse
+    with pytest.raises(ConfigError, match="not at fault") as info:
+        S.open_session(Path("a.onnx"), "cpu", 2, ort)
+    assert "truncated" not in str(info.value) and "INVALID_ARGUMENT" in str(info.value)
+
+
+def test_real_generator_sessions_share_the_pool(momask_bundle):
+    import onnxruntime
+
+    gen = Generator(momask_bundle, device="cpu", threads=1)
+    again = Generator(momask_bundle, device="cpu", threads=1)
+    # Shared unless this test process loaded bpy before any session (then none is claimed).
+    want = S.SHARED_POOL.size(onnxruntime, 1) is not None
+    for g in (gen, again):
+        assert [not s.get_session_options().use_per_session_threads
+                for s in g.sessions.values()] == [want] * len(g.sessions)
+    assert np.array_equal(gen.generate("a person walks", seconds=2.0).tokens[0],
+                          again.generate("a person walks", seconds=2.0).tokens[0])
+
+
+def test_a_session_that_does_not_claim_leaves_the_size_to_the_next(pool):
+    ort = PoolOrt()
+    S.open_session(Path("a.onnx"), "cpu", None, ort, claim_pool=False)  # the exporter's check
+    assert ort.pools is None and ort.shared == [False]
+    S.open_session(Path("b.onnx"), "cpu", 3, ort)  # the runtime sizes the pool
+    S.open_session(Path("c.onnx"), "cpu", None, ort, claim_pool=False)  # then shares it
+    assert ort.pools == (3, 1) and ort.shared == [False, True, True]

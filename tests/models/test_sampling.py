@@ -280,3 +280,39 @@ def test_sampler_imports_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[49, 48, 46, 42, 38, 31, 24, 17, 9, 1]"
+
+
+def _top_k_by_sort(logits, thres):
+    """The rule top_k_filter implements: a stable sort of -logits, the first k kept."""
+    x = np.asarray(logits, np.float64)
+    k = math.ceil((1 - thres) * x.shape[-1])
+    order = np.argsort(-x, axis=-1, kind="stable")[..., :k]
+    out = np.full_like(x, -np.inf)
+    np.put_along_axis(out, order, np.take_along_axis(x, order, -1), -1)
+    return out
+
+
+@pytest.mark.parametrize("thres", [0.0, 0.5, 0.9, 0.99])
+def test_top_k_partition_equals_the_stable_sort_with_ties(thres):
+    rng = np.random.default_rng(3)
+    # Few distinct values: many ties at the k-th value; -inf entries (already filtered) too.
+    logits = rng.integers(-3, 4, (4, 7, 53)).astype(np.float32)
+    logits[0, 0, :40] = -np.inf
+    np.testing.assert_array_equal(S.top_k_filter(logits, thres), _top_k_by_sort(logits, thres))
+    smooth = rng.standard_normal((3, 512)).astype(np.float32)
+    np.testing.assert_array_equal(S.top_k_filter(smooth, thres), _top_k_by_sort(smooth, thres))
+
+
+def test_batched_cfg_is_one_call_with_the_same_result():
+    calls = []
+
+    def rowwise(ids, cond, padding_mask):  # each row's logits depend on its own inputs only
+        calls.append(len(ids))
+        return (cond[:, None, :3] * 2.0 + ids[..., None]).astype(np.float32)
+
+    ids, pad = np.arange(8).reshape(2, 4), np.zeros((2, 4), bool)
+    cond = np.random.default_rng(0).standard_normal((2, 5)).astype(np.float32)
+    two = S._guided(rowwise, (ids, pad), cond, 4.0, False)
+    one = S._guided(rowwise, (ids, pad), cond, 4.0, False, batched=True)
+    np.testing.assert_array_equal(one, two)
+    assert calls == [2, 2, 4]
