@@ -53,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="duration of lines without one (default: 4)")
     p.add_argument("--seed", type=int, default=0,
                    help="line i without a seed uses SEED + i (default: 0)")
+    p.add_argument("--trusted-keys", action="append", default=[], metavar="FILE",
+                   help="public-key file (hmu keygen's KEY.pub); the bundle must be signed by "
+                   "one of its keys (repeatable; adds to $HMU_TRUSTED_KEYS)")
     p.set_defaults(run=run)
 
 
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from exporter.clips import ClipsParams, make_clips, parse_formats, read_prompts
 
     params = ClipsParams(formats=parse_formats(args.formats), device=args.device,
-                         seconds=args.seconds, seed=args.seed)
+                         seconds=args.seconds, seed=args.seed,
+                         trusted_keys=tuple(str(k) for k in args.trusted_keys))
     specs = read_prompts(args.prompts, seconds=params.seconds, seed=params.seed)
     with tqdm(total=len(specs), desc="clips", unit="clip") as bar:
         report = make_clips(specs, args.bundle, args.out, params, source=str(args.prompts),
