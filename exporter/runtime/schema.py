@@ -174,7 +174,7 @@ def check_text_encoder(root: Path, spec: Any) -> dict[str, Any]:
         raise _fail(root, f"manifest text_encoder.files needs the {tokenizer} tokenizer's "
                           f"'{key}' file name; re-export the bundle")
     _int(root, "text_encoder.dim", spec.get("dim"), 1)
-    _int(root, "text_encoder.max_length", spec.get("max_length"), 2, MAX_TEXT_IDS[tokenizer])
+    _int(root, "text_encoder.max_length", spec.get("max_length"), 3, MAX_TEXT_IDS[tokenizer])
     if tokenizer == "clip-bpe":
         _int(root, "text_encoder.vocab_size", spec.get("vocab_size"), CLIP_VOCAB_SIZE,
              CLIP_VOCAB_SIZE)
