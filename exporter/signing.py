@@ -116,7 +116,7 @@ def sign_bundle(bundle: str | Path, key: str | Path | Any) -> str:
 
     Raises:
         BundleError: the bundle does not read cleanly (it is never signed then).
-        ConfigError: a bad key file.
+        ConfigError: a bad key file, or a bundle directory that is not writable.
     """
     serialization, ed25519 = _crypto()
     if not isinstance(key, ed25519.Ed25519PrivateKey):
@@ -124,10 +124,15 @@ def sign_bundle(bundle: str | Path, key: str | Path | Any) -> str:
     digest = read_bundle_unsigned(bundle).digest
     raw = key.public_key().public_bytes(serialization.Encoding.Raw,
                                         serialization.PublicFormat.Raw)
-    write_json(Path(bundle) / trust.SIGNATURE, {
-        "format": trust.SIGNATURE_FORMAT, "version": trust.SIGNATURE_VERSION,
-        "algorithm": trust.ALGORITHM, "key_id": trust.key_id(raw),
-        "public_key": trust.key_line(raw), "digest": digest,
-        "signature": base64.b64encode(key.sign(trust.signed_message(digest))).decode("ascii"),
-    })
+    target = Path(bundle) / trust.SIGNATURE
+    try:
+        write_json(target, {
+            "format": trust.SIGNATURE_FORMAT, "version": trust.SIGNATURE_VERSION,
+            "algorithm": trust.ALGORITHM, "key_id": trust.key_id(raw),
+            "public_key": trust.key_line(raw), "digest": digest,
+            "signature": base64.b64encode(key.sign(trust.signed_message(digest))).decode("ascii"),
+        })
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target} ({exc.strerror}); sign a writable copy of the "
+                          f"bundle") from None
     return trust.key_id(raw)

@@ -1,7 +1,7 @@
 """``hmu keygen`` and ``hmu sign``: ed25519 keys that lock runtimes to approved bundles.
 
 A studio makes one key pair, signs the bundles it approved (``hmu export --sign KEY`` or
-``hmu sign BUNDLE --key KEY``) and hands ``KEY.pub`` to its animators: the runtime, ``hmu
+``hmu sign --bundle DIR --key KEY``) and hands ``KEY.pub`` to its animators: the runtime, ``hmu
 clips`` and the Blender add-on then refuse any bundle not signed by a trusted key, or changed
 after signing. Work is in ``exporter.signing``; imports happen inside ``run``.
 """
@@ -23,9 +23,9 @@ Trusted Keys, or HMU_TRUSTED_KEYS (key files joined by ':', ';' on Windows).
 """
 
 _SIGN_EPILOG = """examples:
-  hmu sign runs/bundles/safe --key keys/studio
+  hmu sign --bundle runs/bundles/safe --key keys/studio
 
-Checks the bundle fully (every hash and manifest field), then writes BUNDLE/signature.json: an
+Checks the bundle fully (every hash and manifest field), then writes DIR/signature.json: an
 ed25519 signature over the bundle's digest (one sha256 over manifest.json and every file).
 Any later change to the manifest or a file makes trusting runtimes refuse the bundle.
 """
@@ -45,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "sign", help="sign a bundle with a private key from 'hmu keygen'",
         description="Sign an exported bundle so runtimes that trust the key accept it.",
         epilog=_SIGN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("bundle", type=Path, metavar="BUNDLE", help="bundle directory")
+    s.add_argument("--bundle", type=Path, required=True, metavar="DIR",
+                   help="bundle directory made by 'hmu export'")
     s.add_argument("--key", type=Path, required=True, metavar="KEY",
                    help="private key file made by 'hmu keygen'")
     s.set_defaults(run=run_sign)

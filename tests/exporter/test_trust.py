@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -229,10 +230,27 @@ def test_cli_keygen_sign_and_locked_clips(momask_bundle, tmp_path, keys, capsys,
     errors = [x for x in capsys.readouterr().err.splitlines() if x.startswith("hmu: error")]
     assert len(errors) == 1 and "not signed" in errors[0]  # one line, no traceback
     assert not (tmp_path / "lib").exists()  # refused before writing anything
-    assert main_cli.main(["sign", str(bundle), "--key", str(key)]) == 0
+    assert main_cli.main(["sign", "--bundle", str(bundle), "--key", str(key)]) == 0
     assert main_cli.main(clips) == 0
     index = json.loads((tmp_path / "lib" / "index.json").read_text())
     assert index["bundle"]["sha256"] == read_bundle(bundle).digest
     monkeypatch.setenv(T.ENV, str(keys["studio.pub"]))  # the studio's lock adds to --trusted-keys
     assert main_cli.main(clips[:-2]) == 2
     assert "not a trusted key" in capsys.readouterr().err
+
+
+def test_read_only_places(tmp_path, momask_bundle, keys, monkeypatch):
+    """A read-only bundle or key folder is one line naming the path (faked: tests run as
+    root here, which writes anywhere)."""
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    copy = tmp_path / "copy"
+    shutil.copytree(momask_bundle, copy)
+    monkeypatch.setattr(signing, "write_json", read_only)
+    with pytest.raises(ConfigError, match=r"cannot write .*signature.json \(Read-only file"):
+        signing.sign_bundle(copy, keys["studio"])
+    monkeypatch.setattr(signing.tempfile, "mkstemp", read_only)
+    with pytest.raises(ConfigError, match=r"cannot write the key .*key \(Read-only file"):
+        signing.generate_keypair(tmp_path / "key")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
