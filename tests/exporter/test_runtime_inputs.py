@@ -177,3 +177,21 @@ def test_valid_edges_give_motions(runtime):
     assert type(knobs.timesteps) is int and knobs.gsample is True and knobs.to_dict()
     assert runtime.generate("walk", tokens=np.array([49]), params=knobs).motions[0].num_frames \
         == 196
+
+
+def test_clip_library_lines(momask_bundle, tmp_path):
+    """A prompt-file line with ``1e308`` seconds (an OverflowError) or a NUL-only prompt is one
+    line naming file and line, before anything is written; a BOM is not part of the prompt."""
+    from exporter.clips import ClipsParams, make_clips, read_prompts
+
+    params = ClipsParams(formats=("bvh",), device="cpu", threads=1)
+    for line, match in (("walk | 1e308", r"p.txt:2: 1e\+308 s is inf frames"),
+                        ("\x00\x00", r"p.txt:2: the prompt holds the control character"),
+                        ("\u200b | 3", r"p.txt:2: the prompt is empty or invisible")):
+        prompts = tmp_path / "p.txt"
+        prompts.write_text(f"a person walks\n{line}\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=match):
+            make_clips(prompts, momask_bundle, tmp_path / "lib", params)
+        assert not (tmp_path / "lib").exists()
+    prompts.write_text("\ufeff# a comment\n\ufeffwave | 2\n", encoding="utf-8")
+    assert [c.prompt for c in read_prompts(prompts)] == ["wave"]
