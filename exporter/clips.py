@@ -42,7 +42,6 @@ Usage::
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import logging
@@ -325,8 +324,7 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
         else:
             motion = generator.generate([spec.prompt], seconds=spec.seconds,
                                         seeds=[spec.seed]).motions[0]
-            motion = dataclasses.replace(
-                motion, provenance={**motion.provenance, "bundle_sha256": sha}).with_smpl()
+            motion = motion.with_smpl()  # provenance holds the bundle digest already
             files = _write_clip(motion, spec, out, params.formats, export_motion)
             done[spec.index] = {
                 "index": spec.index, "line": spec.line, "prompt": spec.prompt,

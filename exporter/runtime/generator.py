@@ -231,7 +231,8 @@ class Generator:
                 raise MotionError(f"prompt {b} decoded to non-finite features: the bundle's "
                                   f"decoder or statistics are broken; re-export it")
             provenance = {
-                "bundle": str(self.bundle.path), "bundle_digest": self.bundle.digest,
+                # the digest, under the key the scene writers and clip indexes read
+                "bundle": str(self.bundle.path), "bundle_sha256": self.bundle.digest,
                 "runtime": "onnxruntime",
                 "provider": self.provider, "model_kind": self.kind, "seed": streams.seeds[b],
                 "sampling": params.to_dict(), "token_length": int(lens[b]),

@@ -197,7 +197,8 @@ def _check_tokens(root: Path, manifest: dict[str, Any], with_res: bool) -> None:
     if with_res:
         layout["res_pad_id"] = n
     for key, want in layout.items():
-        if tokens.get(key) != want or isinstance(tokens.get(key), bool):
+        value = tokens.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value != want:
             raise _fail(root, f"manifest tokens.{key} is {tokens.get(key)!r}; a "
                               f"{manifest['model_kind']} model with {n} codes uses {want}: "
                               f"re-export the bundle")

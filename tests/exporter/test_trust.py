@@ -56,7 +56,7 @@ def test_one_digest_over_manifest_and_files(momask_bundle, tmp_path):
     runtime = Generator(momask_bundle, device="cpu", threads=1)
     assert runtime.digest == bundle.digest
     motion = runtime.generate("a person walks", seconds=2.0).motions[0]
-    assert motion.provenance["bundle_digest"] == bundle.digest
+    assert motion.provenance["bundle_sha256"] == bundle.digest
     # One byte of the manifest (here: its formatting) changes the identity.
     copy = tmp_path / "copy"
     shutil.copytree(momask_bundle, copy)
