@@ -47,7 +47,7 @@ class HMU_AP_preferences(bpy.types.AddonPreferences):
     trusted_keys: StringProperty(
         name="Trusted Keys", subtype="FILE_PATH", update=_device_changed,
         description="Optional file of public keys (hmu keygen's KEY.pub lines): only bundles "
-        "signed by one of them load. Checking signatures needs the cryptography package")
+        "signed by one of them load")
 
     def draw(self, context: Any) -> None:
         layout = self.layout

@@ -11,8 +11,8 @@ When any trusted key is configured (an argument, or ``$HMU_TRUSTED_KEYS``: key f
 current digest: an unsigned bundle, an unknown signer, or a manifest or file changed after
 signing each give one ``BundleError`` line. Keys passed as an argument add to the environment's
 (a script cannot drop the environment's lock by passing none). With no key configured nothing
-here runs and ``cryptography`` is never imported, so the runtime (and the Blender add-on,
-which does not ship it) works without the package; verifying needs it and says so.
+here runs and ``cryptography`` is never imported, so the runtime works without the package
+(the add-on zip ships it; a vendored runtime elsewhere may not); verifying needs it and says so.
 """
 
 from __future__ import annotations
