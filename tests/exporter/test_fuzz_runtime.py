@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -113,12 +114,15 @@ def test_sampling_knobs(runtime, knobs):
     _generate(runtime, "a person walks", seconds=2.0, params=small)
 
 
-@FUZZ
-@given(text=st.text(st.characters(codec=None, categories=None), max_size=200) | st.lists(
+prompt_files = st.text(st.characters(codec=None, categories=None), max_size=200) | st.lists(
     st.sampled_from(["a person walks", "#c", "", " | 3", "x | | 1", "jump | 1e308",
-                     "wave | nan", "run | 3 | -1", "\ufeffbow | 2 | 7", "\x00 | 2",
-                     "a|b|c|d", "\u200b", "kick | 4 | 99999999999999999999"]),
-    max_size=6).map("\n".join))
+                     "wave | nan", "run | 3 | -1", "\ufeffbow | 2 | 7", "\x00 | 2", "sit | 2.5",
+                     "a|b|c|d", "\u200b", "kick | 4 | 99999999999999999999", "hop | 12"]),
+    max_size=6).map("\n".join)
+
+
+@FUZZ
+@given(text=prompt_files)
 def test_prompt_files(text):
     try:
         specs = parse_prompts(text, source="fuzz.txt")
@@ -128,6 +132,32 @@ def test_prompt_files(text):
     for spec in specs:
         assert spec.prompt and spec.seconds > 0 and spec.seed >= 0
         assert not spec.prompt.startswith("\ufeff")
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(text=prompt_files)
+def test_clip_libraries(momask_bundle, tmp_path, text):
+    """A prompt file -> a library (index.json and one BVH per clip, nothing temporary) or one
+    error line naming the file, with nothing written."""
+    from exporter.clips import ClipsParams, make_clips
+
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    prompts, out = work / "p.txt", work / "lib"
+    prompts.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        report = make_clips(prompts, momask_bundle, out,
+                            ClipsParams(formats=("bvh",), device="cpu", threads=1))
+    except HmuError as exc:
+        assert "\n" not in str(exc) and str(prompts) in str(exc)
+        assert not out.exists()
+        event("refused")
+        return
+    event("library")
+    index = json.loads((out / "index.json").read_text(encoding="utf-8"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["index.json", *(e["files"]["bvh"] for e in index["clips"])])
+    assert len(report.generated) == len(index["clips"]) >= 1
 
 
 # -- manifests -------------------------------------------------------------------------------
