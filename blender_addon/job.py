@@ -30,6 +30,12 @@ class GenerationRequest:
     device: str = "auto"
     threads: int | None = None
     cuda_library_path: str = ""
+    trusted_keys: str = ""
+    """A trusted public-keys file ('' = only ``$HMU_TRUSTED_KEYS``): bundles must be signed."""
+
+    @property
+    def key_files(self) -> tuple[str, ...]:
+        return (self.trusted_keys,) if self.trusted_keys else ()
 
 
 @dataclass
@@ -99,8 +105,8 @@ class GenerationJob:
         self.stage, self.progress = "loading bundle", 0.05
         if req.device != "cpu" and req.cuda_library_path:
             cuda_libs.preload(req.cuda_library_path)
-        gen = runtime_cache.get_generator(req.bundle, req.device, req.threads)
-        digest = runtime_cache.bundle_hash(req.bundle)
+        gen = runtime_cache.get_generator(req.bundle, req.device, req.threads, req.key_files)
+        digest = gen.digest
         seeds = [req.seed + i for i in range(req.variations)]
         motions = []
         for i, seed in enumerate(seeds):
@@ -160,8 +166,8 @@ class LibraryJob(GenerationJob):
         self.stage, self.progress = "loading bundle", 0.05
         if req.device != "cpu" and req.cuda_library_path:
             cuda_libs.preload(req.cuda_library_path)
-        gen = runtime_cache.get_generator(req.bundle, req.device, req.threads)
-        digest = runtime_cache.bundle_hash(req.bundle)
+        gen = runtime_cache.get_generator(req.bundle, req.device, req.threads, req.key_files)
+        digest = gen.digest
         motions = []
         for i, clip in enumerate(self.clips):
             if self.cancelled:
@@ -195,7 +201,7 @@ class FilesJob(GenerationJob):
 
         req = self.request
         params = ClipsParams(formats=self.formats, device=req.device, seconds=req.seconds,
-                             seed=req.seed, threads=req.threads)
+                             seed=req.seed, threads=req.threads, trusted_keys=req.key_files)
         total = len(read_prompts(self.prompt_file, seconds=req.seconds, seed=req.seed))
         if req.device != "cpu" and req.cuda_library_path:
             cuda_libs.preload(req.cuda_library_path)

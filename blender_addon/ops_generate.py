@@ -29,7 +29,9 @@ def make_request(context: Any, prompt: str, seconds: float, seed: int,
     device, threads = P.runtime_settings(context)
     return GenerationRequest(bundle=bpy.path.abspath(prefs.bundle_path), prompt=prompt,
                              seconds=seconds, seed=seed, variations=variations, device=device,
-                             threads=threads, cuda_library_path=prefs.cuda_library_path)
+                             threads=threads, cuda_library_path=prefs.cuda_library_path,
+                             trusted_keys=bpy.path.abspath(prefs.trusted_keys)
+                             if prefs.trusted_keys else "")
 
 
 def provider_note(provider: str, reason: str, device: str) -> str:

@@ -44,6 +44,10 @@ class HMU_AP_preferences(bpy.types.AddonPreferences):
         name="CUDA Libraries", subtype="DIR_PATH", update=_device_changed,
         description="Optional folder with CUDA 12/13 and cuDNN 9 libraries (a system CUDA "
         "lib folder, or a 'pip install --target' folder of the nvidia-* wheels)")
+    trusted_keys: StringProperty(
+        name="Trusted Keys", subtype="FILE_PATH", update=_device_changed,
+        description="Optional file of public keys (hmu keygen's KEY.pub lines): only bundles "
+        "signed by one of them load")
 
     def draw(self, context: Any) -> None:
         layout = self.layout
@@ -52,6 +56,7 @@ class HMU_AP_preferences(bpy.types.AddonPreferences):
         row.prop(self, "device", expand=True)
         layout.prop(self, "threads")
         layout.prop(self, "cuda_library_path")
+        layout.prop(self, "trusted_keys")
         draw_session(layout)
 
 

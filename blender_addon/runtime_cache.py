@@ -3,21 +3,26 @@
 Loading a bundle hashes every file and opens one onnxruntime session per stage (about a
 second for the tiny model, more for official sizes), so repeated Generate clicks reuse it.
 No bpy here: the worker thread calls :func:`get_generator`, and the cache is keyed on the
-manifest's mtime so a re-exported bundle is picked up. ``last_session`` remembers which
-provider the latest session really got, for the preferences and the Model subpanel.
+mtimes of the manifest, the signature and the trusted-keys files, so a re-exported or re-signed
+bundle or an edited key list is picked up. The bundle's identity is its digest
+(``Generator.digest``, the one ``exporter.runtime.bundle.bundle_digest``); with a
+trusted-keys file in the preferences (or ``$HMU_TRUSTED_KEYS``) only bundles signed by those
+keys load. ``last_session`` remembers which provider the latest session really got, for the
+preferences and the Model subpanel.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from exporter.runtime.bundle import MANIFEST
+from exporter.runtime.trust import ENV, SIGNATURE
 from hmu_core.errors import BundleError
 
-MANIFEST = "manifest.json"
 MAX_LOADED = 2
 """Two: the evaluation render runs an original and an unlearned bundle side by side."""
 
@@ -33,47 +38,46 @@ class SessionInfo:
 
 
 _lock = threading.Lock()
-_cache: dict[tuple[str, str, int | None, float], Any] = {}
+_cache: dict[tuple, Any] = {}
 last_session: SessionInfo | None = None
 
 
-def bundle_hash(bundle: str | Path) -> str:
-    """sha256 of the bundle's ``manifest.json`` (which holds the sha256 of every other file),
-    so it names the exact model that made a clip; ``BundleError`` if there is no manifest."""
-    path = Path(bundle) / MANIFEST
+def _mtime(path: Path) -> float:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        raise BundleError(f"{bundle}: cannot read {MANIFEST} ({exc.strerror}); choose a bundle "
-                          f"directory made by 'hmu export'") from None
-
-
-def _key(bundle: str | Path, device: str, threads: int | None) -> tuple:
-    path = Path(bundle).resolve()
-    try:
-        mtime = (path / MANIFEST).stat().st_mtime
+        return path.stat().st_mtime
     except OSError:
-        mtime = -1.0
-    return (str(path), device, threads, mtime)
+        return -1.0
 
 
-def get_generator(bundle: str | Path, device: str = "auto", threads: int | None = None) -> Any:
+def _key(bundle: str | Path, device: str, threads: int | None,
+         trusted_keys: tuple[str, ...]) -> tuple:
+    path = Path(bundle).resolve()
+    stamps = tuple(_mtime(path / name) for name in (MANIFEST, SIGNATURE))
+    keys = tuple((k, _mtime(Path(k))) for k in trusted_keys)
+    return (str(path), device, threads, stamps, keys, os.environ.get(ENV, ""))
+
+
+def get_generator(bundle: str | Path, device: str = "auto", threads: int | None = None,
+                  trusted_keys: tuple[str, ...] = ()) -> Any:
     """The cached ``Generator`` for these settings, loading it on first use.
 
+    Args:
+        trusted_keys: public-key files (the add-on preference); bundles must be signed by one.
     Raises:
-        HmuError: the bundle is missing or broken, or the device/threads are invalid.
+        HmuError: the bundle is missing, broken or not signed by a trusted key, or the
+            device/threads are invalid.
     """
     global last_session
     from exporter.runtime import Generator
 
-    key = _key(bundle, device, threads)
+    key = _key(bundle, device, threads, trusted_keys)
     with _lock:
         gen = _cache.get(key)
         if gen is None:
             if not Path(bundle).is_dir():
                 raise BundleError(f"bundle {bundle!s} is not a directory; set the bundle path "
                                   f"in the hmu preferences to a directory made by 'hmu export'")
-            gen = Generator(bundle, device=device, threads=threads)
+            gen = Generator(bundle, device=device, threads=threads, trusted_keys=trusted_keys)
             while len(_cache) >= MAX_LOADED:  # bundles can be hundreds of MB each
                 _cache.pop(next(iter(_cache)))
             _cache[key] = gen

@@ -2,9 +2,10 @@
 
 - ``exporter.export``: ``export_bundle`` writes the ONNX graphs, tokenizer files, normalisation
   statistics and ``manifest.json`` of a bundle (needs torch and onnx);
-- ``exporter.bundle``: the manifest schema and the bundle writer's helpers;
-- ``exporter.runtime``: reads and checks a bundle and generates motions with numpy and
-  onnxruntime only (it runs inside Blender).
+- ``exporter.bundle``: the bundle writer's helpers (the schema is ``exporter.runtime.schema``);
+- ``exporter.signing``: ed25519 key pairs and bundle signatures (``hmu keygen``, ``hmu sign``);
+- ``exporter.runtime``: reads and checks a bundle (fields, hashes, digest, trusted signatures)
+  and generates motions with numpy and onnxruntime only (it runs inside Blender).
 
 This file imports nothing, so ``import exporter.runtime`` never pulls in torch (DESIGN.md §1).
 """

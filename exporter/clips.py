@@ -18,13 +18,17 @@ Outputs in ``out_dir``: ``{i:03d}_{slug}_s{seed}.{bvh,npz,fbx,glb}`` (the slug i
 lower case, non-alphanumerics as ``-``, at most 40 characters), so names are stable across runs;
 BVH and npz come from ``hmu_core.motion``'s writers, FBX and GLB from headless Blender
 (``exporter.scene.library``; bpy is imported only when they are asked for). ``index.json``
-holds, per clip: index, line, prompt, seed, seconds, frames, fps, files, bundle sha256 (of
-``manifest.json``, which holds the sha256 of every other bundle file), model kind and
-unlearning record. It is rewritten atomically after each clip, and every output file is written
-atomically, so an interrupted run keeps every finished clip and no half-written file.
+holds, per clip: index, line, prompt, seed, seconds, frames, fps, files, the bundle's digest
+under the key ``bundle_sha256`` (``exporter.runtime.bundle.bundle_digest``: one sha256 over
+``manifest.json`` and every file it lists), model kind and unlearning record. It is
+rewritten atomically after each clip, and every output file is written atomically, so an
+interrupted run keeps every finished clip and no half-written file.
+
+With trusted keys (``ClipsParams.trusted_keys`` or ``$HMU_TRUSTED_KEYS``) only a bundle signed
+by one of them is used (``exporter.runtime.trust``).
 
 Resume: a clip is skipped when its index entry has the same prompt, seed, seconds and bundle
-sha256 and all of its requested files exist; anything else (an edited line, a deleted file, a
+digest and all of its requested files exist; anything else (an edited line, a deleted file, a
 new format, another bundle) regenerates that clip. Files of superseded clips are left in place
 (they are no longer listed in the index).
 
@@ -47,7 +51,6 @@ Usage::
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import logging
@@ -59,8 +62,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exporter.runtime.bundle import sha256_file
-from exporter.runtime.generator import MAX_PROMPT_CHARS, Generator
+from exporter.runtime.bundle import read_bundle
+from exporter.runtime.generator import Generator, check_prompts
 from exporter.runtime.sessions import check_device
 from hmu_core.atomic import write_json
 from hmu_core.errors import BundleError, ConfigError
@@ -112,13 +115,15 @@ class ClipSpec:
 
 @dataclass(frozen=True)
 class ClipsParams:
-    """What to make: formats, onnxruntime device and threads, default seconds and seed."""
+    """What to make: formats, onnxruntime device and threads, default seconds and seed, and
+    the trusted public-key files a bundle must be signed by (besides ``$HMU_TRUSTED_KEYS``)."""
 
     formats: tuple[str, ...] = FORMATS
     device: str = "auto"
     seconds: float = 4.0
     seed: int = 0
     threads: int | None = None
+    trusted_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", parse_formats(self.formats))
@@ -185,9 +190,10 @@ def parse_prompts(text: str, *, seconds: float = 4.0, seed: int = 0,
         prompt = fields[0]
         if not prompt:
             raise ConfigError(f"{where}: the prompt is empty; write the text before the first '|'")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise ConfigError(f"{where}: the prompt has {len(prompt)} characters; keep it under "
-                              f"{MAX_PROMPT_CHARS}")
+        try:
+            prompt = check_prompts(prompt)[0]
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {str(exc).replace('prompt 0', 'the prompt')}") from None
         clip_seconds, clip_seed = seconds, seed + len(specs)
         if len(fields) > 1 and fields[1]:
             try:
@@ -210,7 +216,7 @@ def read_prompts(path: str | Path, *, seconds: float = 4.0, seed: int = 0) -> li
     """Read and parse a prompt file (see :func:`parse_prompts`)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not text
     except FileNotFoundError:
         raise ConfigError(f"prompt file {path} not found") from None
     except UnicodeDecodeError as exc:
@@ -219,12 +225,6 @@ def read_prompts(path: str | Path, *, seconds: float = 4.0, seed: int = 0) -> li
     except OSError as exc:
         raise ConfigError(f"cannot read the prompt file {path}: {exc.strerror}") from None
     return parse_prompts(text, seconds=seconds, seed=seed, source=str(path))
-
-
-def bundle_sha256(bundle_dir: str | Path) -> str:
-    """The bundle's identity: the sha256 of its ``manifest.json`` (which lists the sha256 of
-    every other file, checked when the bundle is read)."""
-    return sha256_file(Path(bundle_dir) / "manifest.json")
 
 
 def _read_index(path: Path) -> dict[int, dict[str, Any]]:
@@ -312,14 +312,15 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
         raise ConfigError(f"--out {out} is a file; give a directory")
     specs, source = _specs(prompts, params, source)
     export_motion = _scene_exporter() if set(params.formats) & set(BPY_FORMATS) else None
-    generator = Generator(bundle, device=params.device, threads=params.threads)
+    generator = Generator(bundle, device=params.device, threads=params.threads,
+                          trusted_keys=params.trusted_keys)
     for spec in specs:
         try:
             generator.tokens_from_seconds(spec.seconds)
         except ConfigError as exc:
             raise ConfigError(f"{source}:{spec.line}: {exc}") from None
     manifest = generator.bundle.manifest
-    sha = bundle_sha256(generator.bundle.path)
+    sha = generator.digest
     bundle_info = {"path": str(generator.bundle.path), "sha256": sha,
                    "model_kind": generator.kind, "unlearning": manifest.get("unlearning")}
     out.mkdir(parents=True, exist_ok=True)
@@ -345,8 +346,7 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
         else:
             motion = generator.generate([spec.prompt], seconds=spec.seconds,
                                         seeds=[spec.seed]).motions[0]
-            motion = dataclasses.replace(
-                motion, provenance={**motion.provenance, "bundle_sha256": sha}).with_smpl()
+            motion = motion.with_smpl()  # provenance holds the bundle digest already
             files = _write_clip(motion, spec, out, params.formats, export_motion)
             done[spec.index] = {
                 "index": spec.index, "line": spec.line, "prompt": spec.prompt,
@@ -397,7 +397,7 @@ def merge_shards(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
     if not manifest.is_file():
         raise BundleError(f"{bundle} is not a bundle (no manifest.json); give the --bundle the "
                           f"shards used")
-    sha = bundle_sha256(bundle)
+    sha = read_bundle(bundle, trusted_keys=params.trusted_keys).digest
     files = {(int(m[1]), int(m[2])): p for p in (sorted(out.iterdir()) if out.is_dir() else [])
              if (m := SHARD_INDEX.fullmatch(p.name))}
     counts = sorted({n for _, n in files})

@@ -27,9 +27,11 @@ from torch import nn
 
 from exporter import graphs as G
 from exporter import quantize as Q
-from exporter.bundle import GraphSpec, check_session_io, graph_specs, read_bundle, write_manifest
+from exporter.bundle import GraphSpec, check_session_io, graph_specs, write_manifest
+from exporter.runtime.bundle import read_bundle_unsigned
 from exporter.runtime.sessions import open_session
 from exporter.runtime.text import make_tokenizer
+from exporter.signing import load_private_key, sign_bundle
 from hmu_core.atomic import atomic_directory, save_npy
 from hmu_core.errors import BundleError, ConfigError
 from hmu_core.models import generate as gen
@@ -46,20 +48,23 @@ UNLEARNING_FILE = "unlearning.json"
 ATOL, RTOL = 2e-4, 1e-4  # torch vs onnxruntime, float32 (measured ~1e-6 on real sizes)
 
 
-def _text_encoder_parts(encoder: Any) -> tuple[str, nn.Module, dict[str, Path], int]:
-    """``(tokenizer kind, export module, tokenizer source files, max ids)`` of an encoder."""
+def _text_encoder_parts(encoder: Any) -> tuple[str, nn.Module, dict[str, Path], int, int]:
+    """``(tokenizer kind, export module, tokenizer source files, max ids, vocabulary size)``
+    of an encoder (the vocabulary size is its token-embedding rows, which the runtime holds
+    the bundle's tokenizer files to)."""
     from hmu_core.text.clip_text import CLIPTextEncoder
     from hmu_core.text.minilm import MAX_SEQ_LENGTH, MiniLMEncoder
 
     if isinstance(encoder, MiniLMEncoder):
         return "bert-wordpiece", G.MiniLMGraph(encoder.model), \
-            {"tokenizer_json": encoder.model_dir / "tokenizer.json"}, MAX_SEQ_LENGTH
+            {"tokenizer_json": encoder.model_dir / "tokenizer.json"}, MAX_SEQ_LENGTH, \
+            encoder.model.config.vocab_size
     if isinstance(encoder, CLIPTextEncoder):
         if encoder.tower.dtype != torch.float32:
             raise ConfigError("only an fp32 CLIP text encoder can be exported; load it with "
                               "precision='fp32'")
         return "clip-bpe", G.CLIPGraph(encoder.tower), {"bpe": encoder.tokenizer.vocab_path}, \
-            encoder.tower.config.context_length
+            encoder.tower.config.context_length, encoder.tower.config.vocab_size
     raise ConfigError(f"text encoder {type(encoder).__name__} cannot be exported; use 'minilm' "
                       f"or 'clip:/path/ViT-B-32.pt'")
 
@@ -251,7 +256,8 @@ def _unlearning_record(models: gen.ModelSet) -> dict[str, Any] | None:
 def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.PathLike, *,
                   text_encoder: str | Any | None = None, trans: str | os.PathLike | None = None,
                   opset: int = DEFAULT_OPSET, overwrite: bool = False, seed: int = 0,
-                  quantize: str | None = None) -> Path:
+                  quantize: str | None = None,
+                  sign: str | os.PathLike | None = None) -> Path:
     """Export a model set as a bundle directory.
 
     Args:
@@ -265,10 +271,13 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
         seed: seed of the random inputs that check each graph against torch.
         quantize: None (float32) or ``int8``: dynamic int8 MatMuls in the base and residual
             step graphs (``exporter.quantize``; recorded in the manifest's ``quantization``).
+        sign: an ed25519 private key file (``hmu keygen``): the bundle gets ``signature.json``
+            over its digest, for runtimes locked to trusted keys.
     Returns:
         ``out_dir``.
     Raises:
-        ConfigError: bad model set, text encoder or out_dir; CheckpointError: bad checkpoints;
+        ConfigError: bad model set, text encoder, out_dir or signing key (checked before any
+        work); CheckpointError: bad checkpoints;
         BundleError: a graph disagrees with torch (an exporter bug).
     """
     if isinstance(opset, bool) or not isinstance(opset, int) or not 14 <= opset <= 20:
@@ -279,6 +288,7 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ConfigError(f"{out} exists and is not empty; choose a new directory or pass "
                           f"--overwrite")
+    signing_key = None if sign is None else load_private_key(sign)
     spec_name = text_encoder if isinstance(text_encoder, str) else None
     if isinstance(models, gen.ModelSet):
         model_set = models if trans is None else dataclasses.replace(models, trans=Path(trans))
@@ -291,7 +301,7 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
         model_set.length_estimator, "length_estimator").model.eval()
     checked = gen.MotionGenerator(pipeline=pipe, text_encoder=encoder,
                                   length_estimator=estimator)  # validates widths
-    tokenizer, text_module, tok_sources, max_length = _text_encoder_parts(encoder)
+    tokenizer, text_module, tok_sources, max_length, vocab_size = _text_encoder_parts(encoder)
     trans_model, kind = pipe.trans, checked.kind
     nb_code, q = pipe.vq.config.nb_code, pipe.vq.config.num_quantizers
     specs = graph_specs(kind=kind, tokenizer=tokenizer, text_dim=trans_model.clip_dim,
@@ -315,7 +325,8 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
             "text_encoder": {"name": getattr(encoder, "name", type(encoder).__name__),
                              "spec": spec_name or model_set.text_encoder,
                              "dim": trans_model.clip_dim, "tokenizer": tokenizer,
-                             "files": files, "max_length": max_length},
+                             "files": files, "max_length": max_length,
+                             "vocab_size": vocab_size},
             "sampling_defaults": SamplingParams().to_dict(),
             "normalization": {"mean": "mean.npy", "std": "std.npy"},
             "graphs": {k: v.to_json() for k, v in specs.items()},
@@ -329,9 +340,12 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
         manifest["export_check"] = {"max_abs_error": errors, "opset": opset}
         manifest["quantization"] = Q.manifest_entry(quantize, quantized)
         write_manifest(tmp, manifest)
-        bundle = read_bundle(tmp)
+        bundle = read_bundle_unsigned(tmp)
         for stage, spec in bundle.graphs.items():
             session = _cpu_session(tmp / spec.file)
             check_session_io(tmp, stage, spec, session)
+        if signing_key is not None:
+            key_id = sign_bundle(tmp, signing_key)
+            log.info("signed the bundle with key %s (digest %s)", key_id, bundle.digest)
     log.info("exported %s bundle to %s (max torch/ORT error %s)", kind, out, errors)
     return out

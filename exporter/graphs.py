@@ -137,7 +137,9 @@ class ResStepGraph(nn.Module):
         q_emb = m.quant_emb(F.one_hot(q, m.num_quantizers).float())[:, None, :]
         c = m.cond_emb(cond)[:, None, :]
         xseq = torch.cat([c, q_emb, x], dim=1)
-        pad = torch.cat([torch.zeros_like(padding_mask[:, :2]), padding_mask], dim=1)
+        # two prefix columns even for a 1-token motion (padding_mask[:, :2] has only one)
+        prefix = torch.zeros_like(padding_mask[:, :1])
+        pad = torch.cat([prefix, prefix, padding_mask], dim=1)
         h = _output(m, _post_ln_encoder(m.seqTransEncoder, xseq, _key_padding_bias(pad))[:, 2:])
         logits = torch.einsum("bvc,bnc->bnv", self.proj[q - 1], h)
         if self.bias is not None:  # official `output += output + bias` (momask.md §7 item 12)

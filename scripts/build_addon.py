@@ -37,17 +37,21 @@ CACHE = REPO / "build" / "wheels"
 STAGING = REPO / "build" / "addon"
 PYTHONS = ("3.11", "3.13")
 PLATFORM_TAGS = {
-    "linux-x64": "manylinux_2_28_x86_64",
-    "windows-x64": "win_amd64",
-    "macos-arm64": "macosx_14_0_arm64",
+    # Blender 5 needs glibc 2.28; older manylinux wheels run there too (cffi ships only
+    # manylinux2014 = 2.17 final wheels), and pip matches only the tags it is given.
+    "linux-x64": ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64"),
+    "windows-x64": ("win_amd64",),
+    "macos-arm64": ("macosx_14_0_arm64",),
 }
 VARIANTS = {
-    # Runtime wheels: onnxruntime's own dependencies (numpy ships with Blender) and ftfy,
-    # which the CLIP tokenizer of official bundles needs.
+    # Runtime wheels: onnxruntime's own dependencies (numpy ships with Blender), ftfy, which
+    # the CLIP tokenizer of official bundles needs, and cryptography (with cffi, pycparser),
+    # which checks bundle signatures when the Trusted Keys preference is set.
     "cpu": ("onnxruntime", ("linux-x64", "windows-x64", "macos-arm64")),
     "gpu": ("onnxruntime-gpu", ("linux-x64", "windows-x64")),
 }
-COMMON_WHEELS = ("flatbuffers", "packaging", "protobuf", "ftfy", "wcwidth")
+COMMON_WHEELS = ("flatbuffers", "packaging", "protobuf", "ftfy", "wcwidth", "cryptography", "cffi",
+                 "pycparser")
 EXTRA_VENDORED = ("exporter", "exporter.runtime", "exporter.scene", "exporter.clips",
                   "hmu_core.shard")
 """Vendored besides HMU_MODULES: the runtime itself and the bpy scene/clip-library code (with
@@ -142,9 +146,10 @@ def fetch_wheels(variant: str, platforms: Iterable[str], offline: bool) -> list[
     for platform in platforms:
         for python in PYTHONS:
             folder = CACHE / variant / f"cp{python.replace('.', '')}-{platform}"
+            tags = [arg for tag in PLATFORM_TAGS[platform] for arg in ("--platform", tag)]
             cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-                   "--no-deps", "--python-version", python, "--platform",
-                   PLATFORM_TAGS[platform], "-d", str(folder), runtime, *COMMON_WHEELS]
+                   "--no-deps", "--python-version", python, *tags, "-d", str(folder), runtime,
+                   *COMMON_WHEELS]
             if offline:
                 cmd[4:4] = ["--no-index", "--find-links", str(folder)]
             try:

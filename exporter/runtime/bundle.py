@@ -1,4 +1,4 @@
-"""The bundle format (DESIGN.md §5): schema constants, reading, and every integrity check.
+"""The bundle format (DESIGN.md §5): reading, hashes, the digest, and the integrity checks.
 
 A bundle is a directory::
 
@@ -10,43 +10,59 @@ A bundle is a directory::
     length_estimator.onnx    (B, D) -> (B, C) token-length logits (optional)
     mean.npy, std.npy        feature normalisation (float32, never pickled)
     tokenizer/...            the text encoder's tokenizer files
+    signature.json           optional: an ed25519 signature over the digest (``trust``)
 
 ``manifest.json`` keys: ``format`` ("hmu-bundle"), ``format_version`` (``FORMAT_VERSION``),
 ``model_kind`` (momask | bamm), ``fps``, ``unit_length``, ``min_tokens``/``max_tokens``,
 ``feature_dim``, ``tokens`` (``num_tokens``, ``num_quantizers``, ``mask_id``, ``pad_id``,
 ``end_id``, ``res_pad_id``, ``bamm_slots``), ``configs`` (each part's opt.txt, raw),
 ``text_encoder`` (``name``, ``spec``, ``dim``, ``tokenizer`` clip-bpe | bert-wordpiece,
-``files``, ``max_length``), ``sampling_defaults`` (``SamplingParams`` fields),
+``files``, ``max_length``, ``vocab_size``), ``sampling_defaults`` (``SamplingParams`` fields),
 ``normalization`` (npy file names), ``graphs`` (per stage: file, inputs and outputs with dtype
 and shape; a string dimension is dynamic), ``unlearning`` (the model's ``unlearning.json`` or
-null), ``files`` (sha256 of every other file). Every check raises ``BundleError`` with the file
-and what to do. This module imports only the stdlib and numpy.
+null), ``files`` (sha256 of every other file). ``schema`` checks each field against the
+graphs; :func:`bundle_digest` is the bundle's one identity. Every check raises ``BundleError``
+with the file and what to do. This module imports only the stdlib and numpy (``cryptography``
+only when trusted keys are configured, see ``trust``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from exporter.runtime import trust
+from exporter.runtime.schema import (
+    MODEL_KINDS,
+    GraphSpec,
+    TensorSpec,
+    check_fields,
+    check_file_table,
+    graph_specs,
+    parse_graphs,
+)
 from hmu_core.errors import BundleError
 
+__all__ = ["DIGEST_VERSION", "FORMAT", "FORMAT_VERSION", "MANIFEST", "Bundle", "GraphSpec",
+           "TensorSpec", "bundle_digest", "check_session_io", "graph_specs", "read_bundle",
+           "read_bundle_unsigned", "read_manifest", "sha256_file", "verify_files"]
+
 FORMAT = "hmu-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: ``text_encoder.vocab_size``, every field checked against the graphs, one digest."""
 MANIFEST = "manifest.json"
-MODEL_KINDS = ("momask", "bamm")
-TOKENIZER_KINDS = ("clip-bpe", "bert-wordpiece")
-REQUIRED_GRAPHS = ("text_encoder", "base", "decoder")
-OPTIONAL_GRAPHS = ("res", "length_estimator")
+DIGEST_VERSION = 1
 _REQUIRED_KEYS = ("model_kind", "fps", "unit_length", "min_tokens", "max_tokens", "feature_dim",
                   "tokens", "text_encoder", "sampling_defaults", "normalization", "graphs",
                   "files")
-_DTYPES = {"int64": np.int64, "float32": np.float32, "bool": np.bool_}
 
 
 def sha256_file(path: Path) -> str:
@@ -58,40 +74,34 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
-class TensorSpec:
-    """One graph input or output: name, ``int64|float32|bool``, shape (str = dynamic axis)."""
+def bundle_digest(manifest_sha256: str, file_sha256: dict[str, str]) -> str:
+    """THE identity of a bundle: one sha256 over ``manifest.json`` and every file it lists.
 
-    name: str
-    dtype: str
-    shape: tuple[int | str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"dtype": self.dtype, "shape": list(self.shape)}
-
-
-@dataclass(frozen=True)
-class GraphSpec:
-    """One ONNX stage of a bundle and the I/O the runtime relies on."""
-
-    file: str
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "inputs": {t.name: t.to_json() for t in self.inputs},
-                "outputs": {t.name: t.to_json() for t in self.outputs}}
+    It hashes the text ``hmu-bundle-digest 1`` then one ``<sha256>  <name>`` line for
+    ``manifest.json`` and for each listed file in name order, each sha256 taken of the bytes on
+    disk (``verify_files`` computes them). So no byte of the manifest (the unlearning record
+    included) or of any file the runtime reads can change without changing the digest; a
+    signature (``trust``) is over this value, and clip indexes and the add-on record it.
+    Files the manifest does not list are not read by anything and not part of it.
+    """
+    lines = [f"hmu-bundle-digest {DIGEST_VERSION}", f"{manifest_sha256}  {MANIFEST}"]
+    lines += [f"{file_sha256[name]}  {name}" for name in sorted(file_sha256)]
+    return hashlib.sha256(("\n".join(lines) + "\n").encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class Bundle:
-    """A read and checked bundle: its directory, manifest, graphs and normalisation."""
+    """A read and checked bundle: its directory, manifest, graphs, normalisation, its digest
+    (:func:`bundle_digest`) and the id of the trusted key that signed it (``None`` when no
+    trusted keys were configured)."""
 
     path: Path
     manifest: dict[str, Any]
     graphs: dict[str, GraphSpec]
     mean: np.ndarray
     std: np.ndarray
+    digest: str
+    signed_by: str | None = None
 
     @property
     def kind(self) -> str:
@@ -107,37 +117,8 @@ def _fail(path: Path, what: str) -> BundleError:
     return BundleError(f"bundle {path}: {what}")
 
 
-def _spec_from_json(path: Path, stage: str, side: str, name: str, raw: Any) -> TensorSpec:
-    if not isinstance(raw, dict) or raw.get("dtype") not in _DTYPES \
-            or not isinstance(raw.get("shape"), list):
-        raise _fail(path, f"manifest graphs.{stage}.{side}.{name} needs a dtype "
-                          f"({'/'.join(_DTYPES)}) and a shape list; re-export the bundle")
-    for dim in raw["shape"]:
-        if isinstance(dim, bool) or not isinstance(dim, int | str):
-            raise _fail(path, f"manifest graphs.{stage}.{side}.{name} has a bad dimension "
-                              f"{dim!r}; re-export the bundle")
-    return TensorSpec(name, raw["dtype"], tuple(raw["shape"]))
-
-
-def _graph_from_json(path: Path, stage: str, raw: Any) -> GraphSpec:
-    if not isinstance(raw, dict) or not isinstance(raw.get("file"), str):
-        raise _fail(path, f"manifest graphs.{stage} has no file name; re-export the bundle")
-    sides = {}
-    for side in ("inputs", "outputs"):
-        items = raw.get(side)
-        if not isinstance(items, dict) or not items:
-            raise _fail(path, f"manifest graphs.{stage}.{side} is missing; re-export the bundle")
-        sides[side] = tuple(_spec_from_json(path, stage, side, k, v) for k, v in items.items())
-    return GraphSpec(raw["file"], sides["inputs"], sides["outputs"])
-
-
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """Parse ``manifest.json`` and check format, version and required keys (no file checks).
-
-    Raises:
-        BundleError: missing or invalid manifest, another format, an unknown version.
-    """
-    root = Path(path)
+def _read_manifest(root: Path) -> tuple[dict[str, Any], str]:
+    """The checked top level of ``manifest.json`` and the sha256 of its bytes."""
     if not root.is_dir():
         raise _fail(root, "not found (a bundle is a directory written by `hmu export`)")
     file = root / MANIFEST
@@ -145,14 +126,18 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise _fail(root, f"missing file {MANIFEST}; is this a bundle directory? re-export it "
                           f"with `hmu export`")
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _fail(root, f"{MANIFEST} is not valid JSON ({exc}); re-export the bundle") from None
+        raw = file.read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise _fail(root, f"cannot read {MANIFEST} ({exc.strerror})") from None
+    except (ValueError, RecursionError) as exc:  # JSON and UTF-8 errors are ValueErrors
+        raise _fail(root, f"{MANIFEST} is not valid JSON ({str(exc)[:200]}); re-export the "
+                          f"bundle") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise _fail(root, f"{MANIFEST} is not an hmu bundle manifest (needs \"format\": "
                           f"\"{FORMAT}\")")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION or isinstance(version, bool):
         raise _fail(root, f"unknown format version {version!r}; this runtime reads version "
                           f"{FORMAT_VERSION}: re-export the bundle with this hmu, or update hmu")
     missing = [k for k in _REQUIRED_KEYS if k not in manifest]
@@ -161,33 +146,33 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if manifest["model_kind"] not in MODEL_KINDS:
         raise _fail(root, f"unknown model kind {manifest['model_kind']!r}; expected one of "
                           f"{MODEL_KINDS}")
-    if manifest["text_encoder"].get("tokenizer") not in TOKENIZER_KINDS:
-        raise _fail(root, f"unknown tokenizer {manifest['text_encoder'].get('tokenizer')!r}; "
-                          f"expected one of {TOKENIZER_KINDS}")
     for key in ("fps", "unit_length", "min_tokens", "max_tokens", "feature_dim"):
         value = manifest[key]
         if isinstance(value, bool) or not isinstance(value, int | float) \
                 or not math.isfinite(value) or value <= 0:
             raise _fail(root, f"manifest {key} is {value!r}, expected a positive number")
-    return manifest
+    return manifest, hashlib.sha256(raw).hexdigest()
 
 
-def verify_files(root: Path, manifest: dict[str, Any]) -> None:
-    """Every hashed file exists and matches; every named file is hashed; nothing escapes root.
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """Parse ``manifest.json`` and check format, version and required keys (no file checks).
 
     Raises:
-        BundleError: naming the missing file or the one whose sha256 differs.
+        BundleError: missing or invalid manifest, another format, an unknown version.
     """
-    files = manifest["files"]
-    if not isinstance(files, dict) or not files:
-        raise _fail(root, "manifest has no file hashes; re-export the bundle")
-    named = [g["file"] for g in manifest["graphs"].values() if isinstance(g, dict)]
-    named += list(manifest["normalization"].values())
-    named += list(manifest["text_encoder"].get("files", {}).values())
-    unhashed = sorted(set(named) - set(files))
-    if unhashed:
-        raise _fail(root, f"files {unhashed} have no sha256 in the manifest; re-export the bundle")
+    return _read_manifest(Path(path))[0]
+
+
+def verify_files(root: Path, manifest: dict[str, Any]) -> dict[str, str]:
+    """Every hashed file exists inside ``root`` and matches; returns their sha256 by name.
+
+    Raises:
+        BundleError: naming the missing file, the one outside the bundle or the one whose
+            sha256 differs.
+    """
+    files = check_file_table(root, manifest["files"])
     resolved_root = root.resolve()
+    actual: dict[str, str] = {}
     for name, expected in sorted(files.items()):
         target = (root / name).resolve()
         if resolved_root not in target.parents:
@@ -195,20 +180,22 @@ def verify_files(root: Path, manifest: dict[str, Any]) -> None:
         if not target.is_file():
             raise _fail(root, f"missing file {name}; the bundle is incomplete, copy it again or "
                               f"re-export it")
-        actual = sha256_file(target)
-        if actual != expected:
-            raise _fail(root, f"hash mismatch for {name} (sha256 {actual[:12]}..., manifest "
-                              f"{str(expected)[:12]}...): the file was changed or damaged; "
+        try:
+            actual[name] = sha256_file(target)
+        except OSError as exc:
+            raise _fail(root, f"cannot read {name} ({exc.strerror})") from None
+        if actual[name] != expected:
+            raise _fail(root, f"hash mismatch for {name} (sha256 {actual[name][:12]}..., "
+                              f"manifest {expected[:12]}...): the file was changed or damaged; "
                               f"copy the bundle again or re-export it")
+    return actual
 
 
 def _load_stats(root: Path, manifest: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     dim = int(manifest["feature_dim"])
     out = []
     for key in ("mean", "std"):
-        name = manifest["normalization"].get(key)
-        if not isinstance(name, str):
-            raise _fail(root, f"manifest normalization.{key} is missing; re-export the bundle")
+        name = manifest["normalization"][key]  # a string: check_fields
         try:
             array = np.load(root / name, allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -222,43 +209,37 @@ def _load_stats(root: Path, manifest: dict[str, Any]) -> tuple[np.ndarray, np.nd
     return out[0], out[1]
 
 
-def _check_tokens(root: Path, manifest: dict[str, Any], with_res: bool) -> None:
-    """The token ids the runtime's sampler needs for this model kind are present ints."""
-    tokens = manifest["tokens"]
-    needed = ["num_tokens", "num_quantizers", "pad_id"]
-    needed += ["end_id", "bamm_slots"] if manifest["model_kind"] == "bamm" else ["mask_id"]
-    needed += ["res_pad_id"] if with_res else []
-    bad = [k for k in needed if not isinstance(tokens, dict) or isinstance(tokens.get(k), bool)
-           or not isinstance(tokens.get(k), int)]
-    if bad:
-        raise _fail(root, f"manifest tokens lack integer {bad}; re-export the bundle")
+def read_bundle_unsigned(path: str | Path) -> Bundle:
+    """Read and check a bundle as :func:`read_bundle` does, but ignore trusted keys: for
+    signing a bundle (which makes its signature), never for running one."""
+    root = Path(path)
+    manifest, manifest_sha = _read_manifest(root)
+    digest = bundle_digest(manifest_sha, verify_files(root, manifest))
+    graphs = parse_graphs(root, manifest["graphs"])
+    check_fields(root, manifest, graphs)
+    mean, std = _load_stats(root, manifest)
+    return Bundle(path=root, manifest=manifest, graphs=graphs, mean=mean, std=std, digest=digest)
 
 
-def read_bundle(path: str | Path, verify: bool = True) -> Bundle:
-    """Read a bundle and check it (manifest, hashes, normalisation); sessions check shapes.
+def read_bundle(path: str | Path, trusted_keys: Iterable[str | Path] | None = None) -> Bundle:
+    """Read a bundle and check it: manifest, every file's hash, every manifest field against
+    the graphs, normalisation, and the signature when trusted keys are configured (sessions
+    then hold the graphs to the manifest, ``check_session_io``).
 
     Args:
-        verify: check every file's sha256 (turn off only for a bundle checked moments ago).
+        trusted_keys: public-key files (``hmu keygen``) besides those in ``$HMU_TRUSTED_KEYS``;
+            with any key configured, the bundle must carry a valid signature by one of them.
     Raises:
-        BundleError: any problem, named (missing file, hash mismatch, format version, ...).
+        BundleError: any problem, named (missing file, hash mismatch, format version, a field
+            and what it must be, unsigned or changed after signing, ...).
+        ConfigError: a trusted-key file is unreadable or malformed.
     """
-    root = Path(path)
-    manifest = read_manifest(root)
-    graphs_raw = manifest["graphs"]
-    if not isinstance(graphs_raw, dict):
-        raise _fail(root, "manifest graphs must be an object; re-export the bundle")
-    missing = [g for g in REQUIRED_GRAPHS if g not in graphs_raw]
-    if missing:
-        raise _fail(root, f"manifest lacks the graphs {missing}; re-export the bundle")
-    unknown = sorted(set(graphs_raw) - set(REQUIRED_GRAPHS) - set(OPTIONAL_GRAPHS))
-    if unknown:
-        raise _fail(root, f"manifest has unknown graphs {unknown}; update hmu")
-    graphs = {k: _graph_from_json(root, k, v) for k, v in graphs_raw.items()}
-    _check_tokens(root, manifest, "res" in graphs)
-    if verify:
-        verify_files(root, manifest)
-    mean, std = _load_stats(root, manifest)
-    return Bundle(path=root, manifest=manifest, graphs=graphs, mean=mean, std=std)
+    keys = trust.trusted_keys(trusted_keys)
+    bundle = read_bundle_unsigned(path)
+    if not keys:
+        return bundle
+    signer = trust.check_signature(bundle.path, bundle.digest, keys)
+    return dataclasses.replace(bundle, signed_by=signer)
 
 
 def _ort_dtype(dtype: str) -> str:

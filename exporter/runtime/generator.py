@@ -44,18 +44,25 @@ class Generator:
         threads: intra-op threads (None: onnxruntime's default) of the thread pool that all
             sessions of the process share; the first ``Generator`` sizes it, later sizes are
             logged and ignored (``exporter.runtime.sessions``; per session inside Blender).
+        trusted_keys: public-key files; with these or ``$HMU_TRUSTED_KEYS`` set, only bundles
+            signed by one of the keys load (``exporter.runtime.trust``).
     Attributes:
         provider: ``CUDAExecutionProvider`` only if every session runs on CUDA, else
             ``CPUExecutionProvider``; ``provider_reason`` says why when it is CPU.
     Raises:
-        BundleError: a missing or changed file, an unknown format version, a graph that is
-            not loadable or whose inputs/outputs differ from the manifest.
+        BundleError: a missing or changed file, an unknown format version, a manifest field
+            that disagrees with the graphs, a graph that is not loadable or whose
+            inputs/outputs differ from the manifest, an unsigned or changed bundle when trusted
+            keys are configured.
     """
 
     def __init__(self, bundle: str | Path | Bundle, device: str = "auto",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None,
+                 trusted_keys: Sequence[str | Path] | None = None) -> None:
         check_device(device)
-        self.bundle = bundle if isinstance(bundle, Bundle) else read_bundle(bundle)
+        if isinstance(bundle, Bundle):  # already read: hold it to the keys all the same
+            bundle = bundle.path
+        self.bundle = read_bundle(bundle, trusted_keys)
         m = self.bundle.manifest
         self.kind = self.bundle.kind
         self.tokens = m["tokens"]
@@ -82,6 +89,24 @@ class Generator:
             raise BundleError(f"bundle {self.bundle.path}: bad sampling_defaults ({exc}); "
                               f"re-export the bundle or update hmu") from None
         self.text_dim = int(m["text_encoder"]["dim"])
+        self._probe_text_encoder(int(m["text_encoder"]["vocab_size"]))
+
+    def _probe_text_encoder(self, vocab_size: int) -> None:
+        """The text encoder graph embeds ``vocab_size`` ids: its last id runs (a manifest or
+        vocabulary larger than the graph fails here, not on some user's prompt)."""
+        feeds = {"ids": np.full((1, 1), vocab_size - 1, np.int64)}
+        if self.bundle.manifest["text_encoder"]["tokenizer"] == "bert-wordpiece":
+            feeds["attention_mask"] = np.ones((1, 1), np.int64)
+        try:
+            out = np.asarray(self._run("text_encoder", **feeds))
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BundleError(f"bundle {self.bundle.path}: text_encoder.onnx rejects token id "
+                              f"{vocab_size - 1} although text_encoder.vocab_size is "
+                              f"{vocab_size} ({type(exc).__name__}); the vocabulary and the "
+                              f"graph disagree: re-export the bundle") from None
+        if out.shape != (1, self.text_dim):
+            raise BundleError(f"bundle {self.bundle.path}: text_encoder.onnx gives {out.shape}, "
+                              f"expected (1, {self.text_dim}) (text_encoder.dim); re-export")
 
     # -- stages ------------------------------------------------------------------------------
 
@@ -130,24 +155,10 @@ class Generator:
         return S.tokens_from_seconds(seconds, self.fps, self.unit_length, self.min_tokens,
                                      self.max_tokens)
 
-    def _given_lengths(self, seconds: Any, tokens: Any, count: int) -> np.ndarray | None:
-        if tokens is not None:
-            if seconds is not None:
-                raise ConfigError("give seconds or token lengths, not both")
-            lens = np.asarray(tokens)
-            if lens.shape != (count,) or lens.dtype.kind not in "iu" or not (
-                    lens.min() >= 1 and lens.max() <= self.max_tokens):
-                raise ConfigError(f"token lengths must be {count} ints in [1, "
-                                  f"{self.max_tokens}] (frames // {self.unit_length}), one per "
-                                  f"prompt; got {lens.tolist()}")
-            return lens.astype(np.int64)
-        if seconds is None:
-            return None
-        many = isinstance(seconds, Sequence) and not isinstance(seconds, str)
-        values = list(seconds) if many else [seconds] * count
-        if len(values) != count:
-            raise ConfigError(f"got {len(values)} durations for {count} prompts")
-        return np.array([self.tokens_from_seconds(s) for s in values], np.int64)
+    @property
+    def digest(self) -> str:
+        """The bundle's identity (``bundle.bundle_digest``), recorded with every clip."""
+        return self.bundle.digest
 
     def _estimated_lengths(self, cond: np.ndarray, streams: S.RequestStreams
                            ) -> tuple[np.ndarray | None, str]:
@@ -183,7 +194,7 @@ class Generator:
                                 batched_cfg=True)
         return ids, lens
 
-    def generate(self, prompts: str | Sequence[str], *,
+    def generate(self, prompts: Any, *,
                  seconds: float | Sequence[float] | None = None, seed: int = 0,
                  seeds: Sequence[int] | None = None, params: S.SamplingParams | None = None,
                  tokens: Sequence[int] | None = None) -> Generation:
@@ -194,8 +205,8 @@ class Generator:
             seconds: one duration for all, one per prompt, or None (length estimator / END).
             seed: request i uses ``seed + i``; ``seeds`` gives each request's seed instead.
             params: sampling knobs (default: the bundle's ``sampling_defaults``).
-            tokens: token lengths (frames // 4, 1..49), one per prompt, instead of ``seconds``
-            (the evaluation protocol uses ground-truth lengths).
+            tokens: token lengths (frames // 4, 1..max_tokens), one per prompt, instead of
+            ``seconds`` (the evaluation protocol uses ground-truth lengths).
         Returns:
             ``Generation``: one 20 fps ``Motion`` (features and joints) and its codes per prompt.
         Raises:
@@ -211,9 +222,14 @@ class Generator:
             S.RequestStreams(seeds)
         if len(streams) != len(texts):
             raise ConfigError(f"got {len(streams)} seeds for {len(texts)} prompts")
-        lengths = self._given_lengths(seconds, tokens, len(texts))
+        layers = int(self.tokens["num_quantizers"])
+        if params.num_res_layers >= layers:
+            raise ConfigError(f"num_res_layers must be -1 or in [0, {layers - 1}] for this "
+                              f"bundle ({layers} quantizer layers), got {params.num_res_layers}")
+        lengths, source = S.request_lengths(
+            seconds, tokens, len(texts), fps=self.fps, unit_length=self.unit_length,
+            min_tokens=self.min_tokens, max_tokens=self.max_tokens)
         cond = self.encode(texts)
-        source = "seconds" if tokens is None else "tokens"
         if lengths is None:
             lengths, source = self._estimated_lengths(cond, streams)
         ids, lens = self.sample(cond, lengths, streams, params)
@@ -226,7 +242,9 @@ class Generator:
                 raise MotionError(f"prompt {b} decoded to non-finite features: the bundle's "
                                   f"decoder or statistics are broken; re-export it")
             provenance = {
-                "bundle": str(self.bundle.path), "runtime": "onnxruntime",
+                # the digest, under the key the scene writers and clip indexes read
+                "bundle": str(self.bundle.path), "bundle_sha256": self.bundle.digest,
+                "runtime": "onnxruntime",
                 "provider": self.provider, "model_kind": self.kind, "seed": streams.seeds[b],
                 "sampling": params.to_dict(), "token_length": int(lens[b]),
                 "length_source": source, "text_encoder": manifest["text_encoder"]["name"],

@@ -8,6 +8,7 @@ the longest prompt.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from exporter.runtime.wordpiece import WordPieceTokenizer
-from hmu_core.errors import BundleError
+from hmu_core.errors import BundleError, ConfigError
 from hmu_core.text.clip_tokenizer import CLIPTokenizer, eot_positions
 
 Feeds = dict[str, np.ndarray]
@@ -25,27 +26,34 @@ def make_tokenizer(root: Path, spec: dict[str, Any]) -> Callable[[list[str]], Fe
     """The tokenizer the manifest's ``text_encoder`` entry ``spec`` names, built from the
     tokenizer files under the bundle directory ``root``.
 
+    ``spec`` is checked by ``schema.check_text_encoder``; the tokenizer files must give the
+    ``vocab_size`` ids the text encoder graph embeds (a trimmed or swapped vocabulary would
+    silently map words to other embeddings).
+
     Raises:
-        BundleError: a tokenizer file is missing from the manifest.
+        BundleError: a tokenizer file whose vocabulary is not ``text_encoder.vocab_size``.
         ConfigError: the CLIP tokenizer's ftfy dependency is not installed.
     """
-    files = spec.get("files", {})
-    max_length = int(spec.get("max_length", 0))
+    files, max_length, size = spec["files"], spec["max_length"], spec["vocab_size"]
     if spec["tokenizer"] == "bert-wordpiece":
-        if "vocab" not in files:
-            raise BundleError(f"bundle {root}: text_encoder.files lacks the WordPiece "
-                              f"vocab; re-export the bundle")
         wordpiece = WordPieceTokenizer(root / files["vocab"], max_length)
+        if wordpiece.size != size:
+            raise BundleError(f"bundle {root}: {files['vocab']} holds {wordpiece.size} tokens "
+                              f"but text_encoder.vocab_size (the graph's embedding) is {size}: "
+                              f"the vocabulary was changed; re-export the bundle")
 
         def bert(texts: list[str]) -> Feeds:
             ids, mask = wordpiece(texts)
             return {"ids": ids, "attention_mask": mask}
 
         return bert
-    if "bpe" not in files:
-        raise BundleError(f"bundle {root}: text_encoder.files lacks the CLIP BPE "
-                          f"vocabulary; re-export the bundle")
-    clip = CLIPTokenizer(root / files["bpe"])
+    try:
+        clip = CLIPTokenizer(root / files["bpe"])
+    except (ConfigError, OSError, EOFError, ValueError) as exc:  # gzip, UTF-8 errors: ValueError
+        if importlib.util.find_spec("ftfy") is None:
+            raise  # the ConfigError that says to install ftfy
+        raise BundleError(f"bundle {root}: {files['bpe']} is not CLIP's BPE vocabulary of "
+                          f"{size} tokens ({str(exc)[:160]}); re-export the bundle") from None
 
     def clip_feeds(texts: list[str]) -> Feeds:
         ids = clip.tokenize(texts, context_length=max_length, truncate=True)

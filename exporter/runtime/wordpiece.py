@@ -105,6 +105,9 @@ class WordPieceTokenizer:
         if lines and lines[-1] == "":
             lines.pop()
         self.vocab = {tok: i for i, tok in enumerate(lines)}
+        if len(self.vocab) != len(lines):
+            raise BundleError(f"WordPiece vocabulary {vocab_path} repeats a token; re-export")
+        self.size = len(lines)
         missing = [s for s in SPECIALS if s not in self.vocab]
         if missing:
             raise BundleError(f"WordPiece vocabulary {vocab_path} lacks {missing}; re-export")

@@ -66,6 +66,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="make only shard I of N (clips i with i mod N == I)")
     split.add_argument("--merge", action="store_true",
                        help="merge the finished shards' indexes into OUT/index.json")
+    p.add_argument("--trusted-keys", action="append", default=[], metavar="FILE",
+                   help="public-key file (hmu keygen's KEY.pub); the bundle must be signed by "
+                   "one of its keys (repeatable; adds to $HMU_TRUSTED_KEYS)")
     p.set_defaults(run=run)
 
 
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from hmu_core.shard import Shard
 
     params = ClipsParams(formats=parse_formats(args.formats), device=args.device,
-                         seconds=args.seconds, seed=args.seed)
+                         seconds=args.seconds, seed=args.seed,
+                         trusted_keys=tuple(str(k) for k in args.trusted_keys))
     shard = None if args.shard is None else Shard.parse(args.shard)
     specs = read_prompts(args.prompts, seconds=params.seconds, seed=params.seed)
     if args.merge:

@@ -14,6 +14,7 @@ _EPILOG = """examples:
   hmu export --model checkpoints/t2m/set --text-encoder clip:/path/ViT-B-32.pt --out bundles/t2m
   hmu export --model runs/set --trans runs/unlearned/uce --out bundles/uce --overwrite
   hmu export --model runs/set --out bundles/momask-int8 --quantize int8
+  hmu export --model runs/set --out bundles/safe --sign keys/studio   (see 'hmu keygen')
 
 --model DIR is a model set (as for `hmu generate`): DIR/vq/, DIR/trans/ (MoMask) or DIR/bamm/
 (BAMM), optionally DIR/res/ and DIR/length_estimator/, or DIR/hmu.json naming them. --trans
@@ -49,6 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="int8: dynamic int8 MatMuls in the base/residual graphs (default: none)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing, non-empty BUNDLE directory")
+    p.add_argument("--sign", type=Path, metavar="KEY",
+                   help="sign the bundle with this private key from 'hmu keygen'")
     p.set_defaults(run=run)
 
 
@@ -60,10 +63,12 @@ def run(args: argparse.Namespace) -> int:
 
     out = export_bundle(args.model, args.out, text_encoder=args.text_encoder, trans=args.trans,
                         opset=args.opset, overwrite=args.overwrite,
-                        quantize=None if args.quantize == "none" else args.quantize)
+                        quantize=None if args.quantize == "none" else args.quantize,
+                        sign=args.sign)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     print(f"{out}: {manifest['model_kind']} bundle, graphs {', '.join(manifest['graphs'])}, "
           f"text encoder {manifest['text_encoder']['name']} ({manifest['text_encoder']['dim']}-d)"
           f"{', unlearned' if manifest.get('unlearning') else ''}"
-          f"{', int8 base/residual' if manifest.get('quantization') else ''}")
+          f"{', int8 base/residual' if manifest.get('quantization') else ''}"
+          f"{', signed' if args.sign else ''}")
     return 0

@@ -18,12 +18,13 @@ from hmu_core.cli import demo as demo_cli
 from hmu_core.cli import evaluate as evaluate_cli
 from hmu_core.cli import export as export_cli
 from hmu_core.cli import generate as generate_cli
+from hmu_core.cli import keys as keys_cli
 from hmu_core.cli import train as train_cli
 from hmu_core.cli import unlearn as unlearn_cli
 from hmu_core.errors import HmuError
 
 VERB_GROUPS = (demo_cli, data_cli, train_cli, generate_cli, unlearn_cli, evaluate_cli,
-               benchmark_cli, export_cli, clips_cli)
+               benchmark_cli, export_cli, keys_cli, clips_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -111,21 +111,11 @@ def encode_prompts(encoder: Any, prompts: list[str]) -> np.ndarray:
 def _lengths(gen: MotionGenerator, cond: np.ndarray, seconds: float | Sequence[float] | None,
              streams: S.RequestStreams, tokens: Sequence[int] | None = None
              ) -> tuple[np.ndarray | None, str]:
-    n = len(cond)
-    if tokens is not None:
-        if seconds is not None:
-            raise ConfigError("give seconds or token lengths, not both")
-        lens = np.asarray(tokens)
-        if lens.shape != (n,) or lens.dtype.kind not in "iu" or not (
-                lens.min() >= 1 and lens.max() <= MAX_TOKENS):
-            raise ConfigError(f"token lengths must be {n} ints in [1, {MAX_TOKENS}] (frames // "
-                              f"4), one per prompt; got {np.asarray(tokens).tolist()}")
-        return lens.astype(np.int64), "tokens"
-    if seconds is not None:
-        values = [seconds] * n if isinstance(seconds, int | float) else list(seconds)
-        if len(values) != n:
-            raise ConfigError(f"got {len(values)} durations for {n} prompts")
-        return np.array([tokens_from_seconds(s) for s in values], np.int64), "seconds"
+    lens, source = S.request_lengths(seconds, tokens, len(cond), fps=FPS,
+                                     unit_length=UNIT_LENGTH, min_tokens=MIN_TOKENS,
+                                     max_tokens=MAX_TOKENS)
+    if lens is not None:
+        return lens, source
     if gen.kind == "bamm":
         return None, "bamm_end_token"
     est = gen.length_estimator

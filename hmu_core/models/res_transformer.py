@@ -186,7 +186,9 @@ class ResidualTransformer(TextConditioned):
         c = self.cond_emb(cond).unsqueeze(0)  # (1, B, latent)
         # Two prefix tokens, text then layer id, both without PE (momask.md §7 item 7).
         xseq = torch.cat([c, q_emb, self.position_enc(x)], dim=0)  # (n+2, B, latent)
-        padding_mask = torch.cat([torch.zeros_like(padding_mask[:, :2]), padding_mask], dim=1)
+        # Upstream slices padding_mask[:, :2], one column short for a 1-token motion (a crash).
+        prefix = torch.zeros_like(padding_mask[:, :1])
+        padding_mask = torch.cat([prefix, prefix, padding_mask], dim=1)
         output = self.seqTransEncoder(xseq, src_key_padding_mask=padding_mask)[2:]
         return self.output_process(output)
 

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +57,16 @@ BAMMStep = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
 BAMM_SLOTS = 49  # upstream: 196 frames / 4, plus one END slot
 
 
+def _duration(seconds: Any) -> float:
+    """A duration in seconds as a finite float > 0 (``ConfigError`` names what was given)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise ConfigError(f"seconds must be a number, got {seconds!r}")
+    value = float(seconds)
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"seconds must be a finite number > 0, got {seconds!r}")
+    return value
+
+
 def tokens_from_seconds(seconds: Any, fps: float, unit_length: int, min_tokens: int,
                         max_tokens: int) -> int:
     """Token length for a duration, ``round(seconds * fps / unit_length)``, which must lie in
@@ -62,25 +74,59 @@ def tokens_from_seconds(seconds: Any, fps: float, unit_length: int, min_tokens: 
 
     Raises:
         ConfigError: not a finite number > 0, or a length out of range (the message gives the
-            range in frames and seconds).
+            range in frames and seconds); ``1e308`` is out of range, never an OverflowError.
     """
-    try:
-        value = float(seconds)
-    except (TypeError, ValueError):
-        raise ConfigError(f"seconds must be a number, got {seconds!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"seconds must be a finite number > 0, got {seconds!r}")
-    tokens = math.floor(value * fps / unit_length + 0.5)
-    if not min_tokens <= tokens <= max_tokens:
+    value = _duration(seconds)
+    exact = value * fps / unit_length  # may overflow to inf: compared, never rounded then
+    if not min_tokens - 0.5 <= exact < max_tokens + 0.5:
         low, high = min_tokens * unit_length, max_tokens * unit_length
-        raise ConfigError(f"{value:g} s is {tokens * unit_length} frames at {fps:g} fps; the "
-                          f"model makes {low}..{high} frames ({low / fps:g}..{high / fps:g} s): "
+        raise ConfigError(f"{value:g} s is {value * fps:g} frames at {fps:g} fps; the model "
+                          f"makes {low}..{high} frames ({low / fps:g}..{high / fps:g} s): "
                           f"choose a duration in range")
-    return tokens
+    return math.floor(exact + 0.5)
+
+
+def request_lengths(seconds: Any, tokens: Any, count: int, *, fps: float, unit_length: int,
+                    min_tokens: int, max_tokens: int) -> tuple[np.ndarray | None, str]:
+    """The ``(count,)`` int64 token lengths of a request and where they came from.
+
+    ``tokens`` (one int per prompt in ``[1, max_tokens]``: the evaluation protocol's
+    ground-truth lengths may fall below ``min_tokens``) or ``seconds`` (one number for all or
+    one per prompt, see :func:`tokens_from_seconds`), never both. ``(None, "")`` when neither
+    is given (the caller estimates the length). Shared by the torch pipeline and the runtime.
+
+    Raises:
+        ConfigError: both given, wrong count, a non-integer or out-of-range length, a bad
+            duration.
+    """
+    if tokens is not None:
+        if seconds is not None:
+            raise ConfigError("give seconds or token lengths, not both")
+        try:
+            lens = np.asarray(tokens) if isinstance(tokens, Sequence | np.ndarray) \
+                and not isinstance(tokens, str | bytes) else None
+        except ValueError:  # ragged nested lists
+            lens = None
+        if lens is None or lens.shape != (count,) or lens.dtype.kind not in "iu" or not (
+                int(lens.min()) >= 1 and int(lens.max()) <= max_tokens):
+            shown = lens.tolist() if lens is not None else tokens
+            raise ConfigError(f"token lengths must be {count} ints in [1, {max_tokens}] "
+                              f"(frames // {unit_length}), one per prompt; got {shown!r}")
+        return lens.astype(np.int64), "tokens"
+    if seconds is None:
+        return None, ""
+    many = isinstance(seconds, Sequence | np.ndarray) and not isinstance(seconds, str | bytes)
+    values = list(seconds) if many else [seconds] * count
+    if len(values) != count:
+        raise ConfigError(f"got {len(values)} durations for {count} prompts")
+    return np.array([tokens_from_seconds(s, fps, unit_length, min_tokens, max_tokens)
+                     for s in values], np.int64), "seconds"
 
 
 MAX_PROMPT_CHARS = 1000
 """Longest prompt accepted (CLIP reads 77 tokens, MiniLM 256; longer text is a mistake)."""
+_BOM = "\ufeff"
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")  # Hangul fillers (category Lo)
 
 
 @dataclass
@@ -92,18 +138,52 @@ class Generation:
     tokens: list[np.ndarray]
 
 
-def check_prompts(prompts: str | Sequence[str]) -> list[str]:
-    """Prompts as a list; ``ConfigError`` for none, an empty one or one over 1000 characters."""
-    items = [prompts] if isinstance(prompts, str) else list(prompts)
+def _visible(ch: str) -> bool:
+    """A letter, digit or symbol that shows: what makes a prompt describe something."""
+    return unicodedata.category(ch)[0] in "LNS" and ch not in _INVISIBLE_LETTERS
+
+
+def check_prompts(prompts: Any) -> list[str]:
+    """Prompts as a list of clean text, a leading UTF-8 byte-order mark removed (it is an
+    artefact of the file the prompt came from, not part of the text that is recorded).
+
+    Raises:
+        ConfigError: not a str or a list of str (bytes: decode them first), no prompt, a prompt
+            over 1000 characters, one with no visible letter, digit or symbol (empty, NUL-only,
+            zero-width-only), or one holding a control character or a lone surrogate.
+    """
+    if isinstance(prompts, bytes | bytearray):
+        raise ConfigError("the prompt is bytes; decode it to text first (data.decode('utf-8'))")
+    if isinstance(prompts, str):
+        items: list[Any] = [prompts]
+    elif isinstance(prompts, Sequence):
+        items = list(prompts)
+    else:
+        raise ConfigError(f"prompts must be a str or a list of str, got "
+                          f"{type(prompts).__name__}")
     if not items:
         raise ConfigError("give one or more prompts")
+    texts = []
     for i, text in enumerate(items):
-        if not isinstance(text, str) or not text.strip():
-            raise ConfigError(f"prompt {i} is empty or not text ({text!r}); describe a motion")
+        if isinstance(text, bytes | bytearray):
+            raise ConfigError(f"prompt {i} is bytes; decode it to text first "
+                              f"(data.decode('utf-8'))")
+        if not isinstance(text, str):
+            raise ConfigError(f"prompt {i} is a {type(text).__name__}, not text; describe a "
+                              f"motion")
+        text = text.removeprefix(_BOM)
         if len(text) > MAX_PROMPT_CHARS:
             raise ConfigError(f"prompt {i} has {len(text)} characters; keep prompts under "
                               f"{MAX_PROMPT_CHARS}")
-    return items
+        bad = next((c for c in text if (unicodedata.category(c) == "Cc" and c not in "\t\n\r")
+                    or unicodedata.category(c) == "Cs"), None)
+        if bad is not None:
+            raise ConfigError(f"prompt {i} holds the control character or lone surrogate "
+                              f"U+{ord(bad):04X}; remove it")
+        if not any(_visible(c) for c in text):
+            raise ConfigError(f"prompt {i} is empty or invisible ({text!r}); describe a motion")
+        texts.append(text)
+    return texts
 
 
 @dataclass(frozen=True)
@@ -130,37 +210,55 @@ class SamplingParams:
     bamm_refine_cond_scale: float = 3.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.timesteps, bool) or not isinstance(self.timesteps, int) \
-                or self.timesteps < 1:
-            raise ConfigError(f"timesteps must be an int >= 1, got {self.timesteps!r}")
+        checked: dict[str, Any] = {"timesteps": _int_in("timesteps", self.timesteps, 1,
+                                                        MAX_TIMESTEPS)}
         for name in ("cond_scale", "res_cond_scale", "bamm_refine_cond_scale"):
-            _finite(name, getattr(self, name))
+            checked[name] = _real_in(name, getattr(self, name), 0.0, MAX_CFG_SCALE,
+                                     "(4 is the official CFG)")
         for name in ("topk_filter_thres", "res_topk_filter_thres"):
-            value = _finite(name, getattr(self, name))
-            if not 0.0 <= value < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1) (0.9 keeps the top 10 %), got "
-                                  f"{value!r}")
+            checked[name] = _real_in(name, getattr(self, name), 0.0, 1.0,
+                                     "(0.9 keeps the top 10 %)")
+            if checked[name] == 1.0:
+                raise ConfigError(f"{name} must be below 1 (1 would keep no logit), got 1")
         for name in ("temperature", "res_temperature"):
-            if _finite(name, getattr(self, name)) <= 0:
-                raise ConfigError(f"{name} must be > 0 (use a top-k of 1 for greedy), got "
-                                  f"{getattr(self, name)!r}")
-        if isinstance(self.num_res_layers, bool) or not isinstance(self.num_res_layers, int) \
-                or self.num_res_layers < -1:
-            raise ConfigError(f"num_res_layers must be -1 (all) or >= 0, got "
-                              f"{self.num_res_layers!r}")
+            checked[name] = _real_in(name, getattr(self, name), MIN_TEMPERATURE,
+                                     MAX_TEMPERATURE, "(use a top-k of 1 for greedy)")
+        checked["num_res_layers"] = _int_in("num_res_layers", self.num_res_layers, -1,
+                                            MAX_RES_LAYERS)
+        for name in ("gsample", "force_mask"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+            checked[name] = bool(getattr(self, name))
+        for name, value in checked.items():  # plain Python types: provenance is JSON
+            object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (for provenance and bundle manifests)."""
         return dataclasses.asdict(self)
 
 
-def _finite(name: str, value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise ConfigError(f"{name} must be finite, got {value!r}")
+# Sane ranges for the knobs: beyond them float32 logits overflow (a CFG scale of 1e300 turns
+# every logit into inf and the draw into NaN) or the request is a mistake, not a setting.
+MAX_TIMESTEPS = 100  # mask_counts is pinned to torch up to 100 steps
+MAX_CFG_SCALE = 100.0
+MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 100.0
+MAX_RES_LAYERS = 64  # the bundle's num_quantizers bounds it further, before sampling
+
+
+def _int_in(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) \
+            or not low <= value <= high:
+        raise ConfigError(f"{name} must be an int in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+def _real_in(name: str, value: Any, low: float, high: float, hint: str) -> float:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    out = float(value)
+    if not (math.isfinite(out) and low <= out <= high):
+        raise ConfigError(f"{name} must be a finite number in [{low:g}, {high:g}] {hint}, got "
+                          f"{value!r}")
     return out
 
 
@@ -168,6 +266,8 @@ class RequestStreams:
     """One numpy generator per request: ``np.random.default_rng(seed)`` (see module docs)."""
 
     def __init__(self, seeds: Sequence[int]) -> None:
+        if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence | np.ndarray):
+            raise ConfigError(f"seeds must be a list of ints >= 0, got {seeds!r}")
         seeds = list(seeds)
         if not seeds:
             raise ConfigError("need one seed per request, got none")

@@ -160,3 +160,34 @@ def test_panels_draw_with_existing_properties_and_operators(scene):
                                "hmu.generate_library"]
     assert "Ready" in drawn.labels
     assert any(label.startswith("Model frames: 80 at 20 fps") for label in drawn.labels)
+
+
+def test_trusted_keys_preference_locks_generate_to_signed_bundles(scene, tmp_path, tiny_bundle):
+    import json
+    import shutil
+
+    from exporter.runtime import read_bundle
+    from exporter.signing import generate_keypair, sign_bundle
+
+    key, public, _ = generate_keypair(tmp_path / "studio")
+    signed = tmp_path / "signed"
+    shutil.copytree(tiny_bundle, signed)
+    sign_bundle(signed, key)
+    prefs = bpy.context.preferences.addons["blender_addon"].preferences
+    prefs.trusted_keys = str(public)
+    try:
+        before = _counts()
+        with pytest.raises(RuntimeError, match="not signed, and trusted keys are configured"):
+            bpy.ops.hmu.generate()  # the unsigned tiny bundle
+        assert _counts() == before
+        prefs.bundle_path = str(signed)
+        assert bpy.ops.hmu.generate() == {"FINISHED"}
+        action = scene.hmu.target.animation_data.action
+        assert action["hmu_bundle_sha256"] == read_bundle(signed).digest
+        manifest = json.loads((signed / "manifest.json").read_text())
+        manifest["unlearning"] = {"method": "none"}  # a record edited after signing
+        (signed / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(RuntimeError, match="changed after signing"):
+            bpy.ops.hmu.generate()
+    finally:
+        prefs.trusted_keys = ""

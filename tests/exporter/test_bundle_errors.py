@@ -36,10 +36,11 @@ def _rehash(root: Path, name: str) -> None:
 def test_manifest_describes_the_bundle(momask_bundle):
     bundle = read_bundle(momask_bundle)
     m = bundle.manifest
-    assert m["format_version"] == 1 and m["model_kind"] == "momask"
+    assert m["format_version"] == 2 and m["model_kind"] == "momask"
     assert m["unlearning"]["removed_codes"] == [3, 5]
     assert set(m["graphs"]) == {"text_encoder", "base", "res", "decoder", "length_estimator"}
     assert m["text_encoder"]["tokenizer"] == "clip-bpe" and m["text_encoder"]["dim"] == 8
+    assert m["text_encoder"]["vocab_size"] == 49408
     assert m["tokens"]["mask_id"] == 16 and m["tokens"]["pad_id"] == 17
     assert bundle.mean.shape == bundle.std.shape == (263,)
     assert sorted(m["files"]) == sorted(p.relative_to(momask_bundle).as_posix()
@@ -79,8 +80,11 @@ def test_truncated_onnx(copy):
 
 
 def test_wrong_shapes(copy):
-    _edit_manifest(copy, lambda m: m["graphs"]["decoder"]["inputs"]["ids"].__setitem__(
-        "shape", ["batch", "length", 6]))
+    def six_layers(m):  # a manifest consistent in itself, but not with decoder.onnx
+        m["tokens"]["num_quantizers"] = 6
+        m["graphs"]["decoder"]["inputs"]["ids"]["shape"] = ["batch", "length", 6]
+
+    _edit_manifest(copy, six_layers)
     with pytest.raises(BundleError, match="wrong shape for decoder input ids"):
         Generator(copy, device="cpu", threads=1)
     # graphs swapped for others (checked in manifest order: base comes before decoder)
@@ -109,7 +113,8 @@ def test_path_escape_and_bad_stats(copy, tmp_path):
 
 def test_bad_manifest_fields(copy):
     _edit_manifest(copy, lambda m: m["tokens"].pop("mask_id"))
-    with pytest.raises(BundleError, match=r"tokens lack integer \['mask_id'\]"):
+    with pytest.raises(BundleError, match=r"tokens.mask_id is None; a momask model with 16 codes "
+                                          r"uses 16"):
         read_bundle(copy)
     _edit_manifest(copy, lambda m: m["tokens"].__setitem__("mask_id", 16))
     _edit_manifest(copy, lambda m: m["sampling_defaults"].__setitem__("warp", 1))

@@ -55,6 +55,9 @@ def test_momask_parity_gumbel_and_explicit_seeds(momask):
     assert b.tokens[0].shape == (12, 2)
     a = G.generate_motions(torch_gen, PROMPTS[:2], tokens=[5, 12], seed=4)
     _assert_same(a, runtime.generate(PROMPTS[:2], tokens=[5, 12], seed=4))
+    # a 1-token motion (it crashed both worlds) next to a 2-token one
+    a = G.generate_motions(torch_gen, PROMPTS[:2], tokens=[1, 2], seed=6)
+    _assert_same(a, runtime.generate(PROMPTS[:2], tokens=[1, 2], seed=6))
 
 
 def test_batch_equals_alone(momask):

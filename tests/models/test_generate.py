@@ -122,7 +122,8 @@ def test_bamm_given_and_predicted_lengths():
         assert motion.provenance["length_source"] == "bamm_end_token"
 
 
-@pytest.mark.parametrize("seconds", [1.0, 10.0, float("nan"), float("inf"), -2.0, "x"])
+@pytest.mark.parametrize("seconds", [1.0, 10.0, float("nan"), float("inf"), -2.0, "x", 1e308,
+                                     b"3", True])
 def test_bad_seconds(momask, seconds):
     with pytest.raises(ConfigError):
         G.generate_motions(momask, "walk", seconds=seconds)
@@ -130,6 +131,15 @@ def test_bad_seconds(momask, seconds):
 
 def test_tokens_from_seconds():
     assert [G.tokens_from_seconds(s) for s in (2.0, 4.0, 9.8, 3.1)] == [10, 20, 49, 16]
+
+
+def test_one_token_and_a_bom_in_torch(momask):
+    """The shared checks: ``tokens=[1]`` runs (the residual transformer's prefix mask had one
+    column too few for it), a byte-order mark is not recorded, NUL-only prompts are refused."""
+    out = G.generate_motions(momask, ["\ufeffwalk"], tokens=[1])
+    assert out.motions[0].num_frames == 4 and out.motions[0].text == "walk"
+    with pytest.raises(ConfigError, match="U\\+0000"):
+        G.generate_motions(momask, "\x00", seconds=2.0)
 
 
 def test_bad_prompts_seeds_and_encoder(momask):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from exporter import clips
+from exporter.runtime import read_bundle
 from exporter.scene import formats, rig
 from hmu_core.cli import main as main_cli
 from hmu_core.errors import ConfigError
@@ -86,7 +87,7 @@ def test_library_end_to_end_and_resume(bundle, tmp_path, monkeypatch, capsys, wo
 
     index = json.loads((out / "index.json").read_text())
     assert index["format"] == "hmu-clips"
-    assert index["bundle"]["sha256"] == clips.bundle_sha256(bundle)
+    assert index["bundle"]["sha256"] == read_bundle(bundle).digest
     entries = index["clips"]
     assert [(e["prompt"], e["seed"], e["seconds"]) for e in entries] == [
         ("a person waves with both hands", 10, 2.0), ("a person jumps", 42, 2.2),
