@@ -41,7 +41,7 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -104,12 +104,15 @@ class RetargetReport:
             neighbouring bones).
         unmapped_bones: bones that only follow their parent (twist, fingers, helpers...).
         scale: the leg-length ratio applied to the root motion (target over hmu).
+        warnings: problems found after the fact (the Blender side adds one when the rig's
+            constraints pose it differently).
     """
 
     mapped: dict[str, str]
     missing: dict[str, list[str]]
     unmapped_bones: tuple[str, ...]
     scale: float
+    warnings: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         """Human-readable summary lines, for logs and the add-on's reports."""
@@ -123,7 +126,7 @@ class RetargetReport:
                 else ""
             out.append(f"{len(self.unmapped_bones)} extra bone(s) keep their rest pose: "
                        f"{some}{more}")
-        return out
+        return out + list(self.warnings)
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,7 +155,6 @@ class RetargetResult:
     world_rotations: np.ndarray
     report: RetargetReport
     fps: float
-    bones: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -405,7 +407,7 @@ def retarget(motion: Motion, rig: RigRest, bone_map: Mapping[str, str], *,
     return RetargetResult(
         rig=rig, rotations=rotations, root_bone=rig.names[pelvis], root_location=root_location,
         keyed=tuple(n for i, n in enumerate(rig.names) if i in mapped_idx), world_heads=heads,
-        world_rotations=frames, report=report, fps=motion.fps, bones=dict(bones))
+        world_rotations=frames, report=report, fps=motion.fps)
 
 
 def bone_direction_errors(result: RetargetResult, motion: Motion) -> dict[str, np.ndarray]:
@@ -413,8 +415,9 @@ def bone_direction_errors(result: RetargetResult, motion: Motion) -> dict[str, n
     (its head to the next mapped bone's head) and hmu's (the same two joints, posed)."""
     joints = motion.smpl_pose().joints() @ BODY_TO_WORLD.T
     out = {}
-    for joint, end in segment_pairs(result.bones).items():
-        b, e = result.rig.index(result.bones[joint]), result.rig.index(result.bones[end])
+    bones = result.report.mapped
+    for joint, end in segment_pairs(bones).items():
+        b, e = result.rig.index(bones[joint]), result.rig.index(bones[end])
         got = Q.normalize(result.world_heads[:, e] - result.world_heads[:, b])
         j, k = JOINT_NAMES.index(joint), JOINT_NAMES.index(end)
         want = Q.normalize(joints[:, k] - joints[:, j])

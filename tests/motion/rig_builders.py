@@ -218,3 +218,28 @@ def smpl() -> RigSpec:
 
 
 BUILDERS = {"mixamo": mixamo, "ue5": ue5, "rigify": rigify, "smpl": smpl}
+
+
+def build_in_blender(spec: RigSpec, name: str | None = None):
+    """The rig as a Blender armature object in the context scene (needs bpy): edit bones with
+    the spec's heads, tails, rolls and parents, the object at ``spec.matrix_world``."""
+    import bpy
+    from mathutils import Matrix
+
+    data = bpy.data.armatures.new(name or spec.name)
+    obj = bpy.data.objects.new(name or spec.name, data)
+    bpy.context.scene.collection.objects.link(obj)
+    obj.matrix_world = Matrix(spec.matrix_world.tolist())
+    view_layer = bpy.context.view_layer
+    view_layer.objects.active = obj
+    with bpy.context.temp_override(active_object=obj, object=obj):
+        bpy.ops.object.mode_set(mode="EDIT")
+        made = {}
+        for bone_name, parent, head, tail, roll in spec.bones:
+            bone = data.edit_bones.new(bone_name)
+            bone.head, bone.tail, bone.roll = head, tail, roll
+            if parent:
+                bone.parent = made[parent]
+            made[bone_name] = bone
+        bpy.ops.object.mode_set(mode="OBJECT")
+    return obj
