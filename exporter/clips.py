@@ -23,10 +23,13 @@ holds, per clip: index, line, prompt, seed, seconds, frames, fps, files, bundle 
 unlearning record. It is rewritten atomically after each clip, and every output file is written
 atomically, so an interrupted run keeps every finished clip and no half-written file.
 
-Resume: a clip is skipped when its index entry has the same prompt, seed, seconds and bundle
-sha256 and all of its requested files exist; anything else (an edited line, a deleted file, a
-new format, another bundle) regenerates that clip. Files of superseded clips are left in place
-(they are no longer listed in the index).
+Feet are planted first (``hmu_core.motion.foot_contact``; ``ClipsParams.foot_cleanup``, on by
+default, recorded per clip in the index).
+
+Resume: a clip is skipped when its index entry has the same prompt, seed, seconds, bundle
+sha256 and foot clean-up setting and all of its requested files exist; anything else (an edited
+line, a deleted file, a new format, another bundle) regenerates that clip. Files of superseded
+clips are left in place (they are no longer listed in the index).
 
 Usage::
 
@@ -57,6 +60,7 @@ from hmu_core.atomic import write_json
 from hmu_core.errors import ConfigError
 from hmu_core.motion.amass import write_amass_npz
 from hmu_core.motion.bvh import write_bvh
+from hmu_core.motion.foot_contact import clean_feet
 from hmu_core.motion.motion import Motion
 
 log = logging.getLogger(__name__)
@@ -103,6 +107,8 @@ class ClipsParams:
     seconds: float = 4.0
     seed: int = 0
     threads: int | None = None
+    foot_cleanup: bool = True
+    """Plant the feet (``hmu_core.motion.foot_contact.clean_feet``) before writing."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", parse_formats(self.formats))
@@ -227,11 +233,12 @@ def _read_index(path: Path) -> dict[int, dict[str, Any]]:
 
 
 def _is_done(entry: dict[str, Any] | None, spec: ClipSpec, sha: str, formats: tuple[str, ...],
-             out_dir: Path) -> bool:
+             out_dir: Path, foot_cleanup: bool) -> bool:
     if entry is None:
         return False
     same = (entry.get("prompt"), entry.get("seed"), entry.get("seconds"),
-            entry.get("bundle_sha256")) == (spec.prompt, spec.seed, spec.seconds, sha)
+            entry.get("bundle_sha256"), entry.get("foot_cleanup", False)) == \
+        (spec.prompt, spec.seed, spec.seconds, sha, foot_cleanup)
     files = entry.get("files") or {}
     return same and all(files.get(f) == spec.file_name(f) and (out_dir / files[f]).is_file()
                         for f in formats)
@@ -310,7 +317,8 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
     index_path = out / INDEX
     previous = _read_index(index_path)
     done = {s.index: {**previous[s.index], "line": s.line} for s in specs
-            if _is_done(previous.get(s.index), s, sha, params.formats, out)}
+            if _is_done(previous.get(s.index), s, sha, params.formats, out,
+                        params.foot_cleanup)}
     report = ClipsReport(out_dir=out, index_path=index_path)
     start = time.perf_counter()
     _write_index(index_path, bundle_info, done)
@@ -324,6 +332,8 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
         else:
             motion = generator.generate([spec.prompt], seconds=spec.seconds,
                                         seeds=[spec.seed]).motions[0]
+            if params.foot_cleanup:
+                motion = clean_feet(motion)
             motion = dataclasses.replace(
                 motion, provenance={**motion.provenance, "bundle_sha256": sha}).with_smpl()
             files = _write_clip(motion, spec, out, params.formats, export_motion)
@@ -332,6 +342,7 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
                 "seed": spec.seed, "seconds": spec.seconds, "frames": motion.num_frames,
                 "fps": motion.fps, "files": files, "bundle_sha256": sha,
                 "model_kind": generator.kind, "unlearning": manifest.get("unlearning"),
+                "foot_cleanup": params.foot_cleanup,
             }
             _write_index(index_path, bundle_info, done)
             report.generated.append(spec.stem)

@@ -53,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="duration of lines without one (default: 4)")
     p.add_argument("--seed", type=int, default=0,
                    help="line i without a seed uses SEED + i (default: 0)")
+    p.add_argument("--no-foot-cleanup", dest="foot_cleanup", action="store_false",
+                   help="keep the model's feet as generated (default: plant them: no sliding "
+                        "in contact, nothing below the floor)")
     p.set_defaults(run=run)
 
 
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from exporter.clips import ClipsParams, make_clips, parse_formats, read_prompts
 
     params = ClipsParams(formats=parse_formats(args.formats), device=args.device,
-                         seconds=args.seconds, seed=args.seed)
+                         seconds=args.seconds, seed=args.seed, foot_cleanup=args.foot_cleanup)
     specs = read_prompts(args.prompts, seconds=params.seconds, seed=params.seed)
     with tqdm(total=len(specs), desc="clips", unit="clip") as bar:
         report = make_clips(specs, args.bundle, args.out, params, source=str(args.prompts),
