@@ -121,7 +121,7 @@ def apply_motions(context: Any, target: Any, motions: Sequence[Any], *,
 
 
 def _remove_rig(armature: Any) -> None:
-    """Delete a rig this generation built, with its children (the stick body) and data."""
+    """Delete a rig this generation built, with its children (its body) and data."""
     for child in list(armature.children):
         data = child.data
         bpy.data.objects.remove(child)

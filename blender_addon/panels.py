@@ -142,7 +142,7 @@ class HMU_PT_retarget(_HmuPanel, bpy.types.Panel):
         props = context.scene.hmu
         layout.prop(props, "smpl_model")
         if not props.smpl_model:
-            layout.label(text="No SMPL model file: the rig gets a stick body", icon="INFO")
+            layout.label(text="No SMPL model file: the rig gets a mannequin body", icon="INFO")
         layout.operator("hmu.build_rig", icon="ARMATURE_DATA")
 
 

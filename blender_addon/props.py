@@ -98,7 +98,7 @@ class HMU_PG_scene(bpy.types.PropertyGroup):
     smpl_model: StringProperty(
         name="SMPL Model", subtype="FILE_PATH",
         description="Optional SMPL model as .npz (v_template, weights, f, J_regressor) for a "
-        "real body mesh; empty: a stick body")
+        "real body mesh; empty: a mannequin body")
 
     # Library
     library_prompts: StringProperty(

@@ -51,7 +51,7 @@ def test_generate_builds_rig_and_keys_runtime_joints(scene, tiny_bundle):
     assert bpy.ops.hmu.generate() == {"FINISHED"}
     rig = props.target
     assert rig is not None and rig.type == "ARMATURE" and len(rig.data.bones) == 24
-    assert any(child.type == "MESH" for child in rig.children), "no visible stick body"
+    assert any(child.type == "MESH" for child in rig.children), "no visible body"
     action = rig.animation_data.action
     assert action.name == "hmu_a_person_walks_forward_s3"
     assert action["hmu_prompt"] == "a person walks forward" and action["hmu_seed"] == 3

@@ -116,10 +116,10 @@ def _npz_model(path: Path) -> Path:
     return path
 
 
-def test_build_rig_with_stick_body_or_smpl_mesh(scene, tmp_path):
+def test_build_rig_with_mannequin_or_smpl_mesh(scene, tmp_path):
     assert bpy.ops.hmu.build_rig() == {"FINISHED"}
-    stick = scene.hmu.target
-    assert [c.name for c in stick.children] == [f"{stick.name}_body"]
+    built = scene.hmu.target
+    assert [c.name for c in built.children] == [f"{built.name}_body"]
     scene.hmu.target = None
     scene.hmu.smpl_model = str(_npz_model(tmp_path / "smpl.npz"))
     assert bpy.ops.hmu.build_rig() == {"FINISHED"}
