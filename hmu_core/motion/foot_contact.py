@@ -5,17 +5,23 @@ sink them a few centimetres under the floor. The clean-up works on joint positio
 metres, the floor at ``y = floor``), so the same code serves hmu's 22 joints and a retargeted
 rig's bone heads (:mod:`hmu_core.motion.retarget`):
 
+0. it starts from the rigid skeleton's joints (FK of the motion's SMPL pose): a model's raw
+   joints stretch their bones, and planting those would not plant a rig;
 1. contacts, per ankle and toe joint: the 263-d features' four contact channels (the model's
    own prediction, > 0.5) when the motion has features, else the official HumanML3D rule on
    joint velocity (squared displacement per 20 fps frame below ``FEET_THRESHOLD``, the rule
    the channels were trained on), both kept only near the joint's low level (the rule alone
    calls a lifting heel "in contact");
-2. a pin per contact span: the joint's mean position over the span, raised to the floor;
-   the correction (pin minus joint) is held inside the span and faded out over ``blend``
-   frames on each side with a smoothstep, so the motion stays continuous;
-3. the toe is put back at the foot's length from the ankle, both are lifted to the floor;
-4. a two-bone IK (hip fixed, knee kept in its bending plane) moves the knee so the ankle
-   reaches its target (clamped to the leg's reach).
+2. a pin per contact span: the joint's mean position over the span, raised to the floor (or
+   at given heights: a retargeted foot is planted at hmu's foot height); a toe pin is moved
+   to the foot's length from the ankle pin it overlaps, so a flat foot can hold both;
+3. the correction (pin minus joint) is held inside the span and faded out over ``blend``
+   frames on each side with a smoothstep, so the motion stays continuous; a joint that is not
+   pinned moves with the other one (the heel lifts about a planted toe);
+4. where a pinned ankle is out of the leg's reach the hips are lowered (smoothly) until it is
+   reachable; a two-bone IK (hip fixed, knee kept in its bending plane) then moves the knee so
+   the ankle reaches its goal, and the toe is put at the foot's length towards its own goal,
+   both kept above the floor.
 
 Usage::
 
