@@ -22,10 +22,12 @@ Per mapped bone ``b`` playing SMPL joint ``j`` (:mod:`hmu_core.motion.bone_maps`
 
 The root bone's head follows hmu's pelvis scaled by the leg-length ratio (pelvis height above
 the feet at rest, target over hmu), about the target's rest position, so the target stands on
-its own floor (ground height kept) and walks in hmu's direction (heading kept). Finally the
-feet are planted (:mod:`hmu_core.motion.foot_contact`) on the target's own legs: its feet
-are pinned where hmu's feet are in contact and kept above its floor, the thigh and calf
-turned by a two-bone IK.
+its own floor (ground height kept) and walks in hmu's direction (heading kept): hmu's origin
+lands on the target's rest position. Finally the feet are planted
+(:mod:`hmu_core.motion.foot_contact`) on the target's own legs, whose proportions differ from
+hmu's: its feet are pinned where hmu's feet are in contact, at hmu's foot height (scaled),
+kept above its floor, the hips lowered where a leg cannot reach, the thigh and calf turned by
+a two-bone IK and the foot turned towards its toe's goal.
 
 Outputs are pose-bone values as Blender applies them: quaternion ``rotation_quaternion`` per
 bone (rest frame relative, parent-relative) and the root bone's ``location``.
