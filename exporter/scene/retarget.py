@@ -3,9 +3,13 @@
 The maths is :mod:`hmu_core.motion.retarget` (numpy, tested without Blender); this module only
 reads the armature's rest pose into a :class:`~hmu_core.motion.rig_rest.RigRest`, writes the
 pose-bone values as a new layered action (``exporter.scene.keying.write_action``) and checks
-that Blender, evaluating the action, really poses the rig as computed (a rig whose keyed
-bones are also moved by constraints or drivers, such as a Rigify control rig left in IK, is
-reported rather than silently wrong).
+that Blender, evaluating the action, really poses the rig as computed.
+
+A plain skeleton (an FBX import, a game rig) is keyed with the computed values as they are.
+On a control rig, where constraints or drivers move the keyed bones' parents (Rigify's FK
+controls hang from helper bones that copy the torso's or the world's rotation), the keys are
+solved through Blender itself, frame by frame, parents first. A keyed bone whose own
+constraints override its keys (Rigify's DEF bones) is reported rather than silently wrong.
 
 Bones keep their rotation mode: quaternion bones get ``rotation_quaternion`` keys, Euler
 bones ``rotation_euler`` keys in their own order (sign- and wrap-continuous); axis-angle bones
@@ -29,7 +33,7 @@ from typing import Any
 
 import bpy
 import numpy as np
-from mathutils import Euler, Quaternion
+from mathutils import Euler, Matrix, Quaternion
 
 from exporter.scene.keying import action_properties, check_timing, scene_frames, write_action
 from hmu_core.errors import ConfigError
@@ -43,8 +47,9 @@ __all__ = ["bone_map_of", "key_retarget", "require_bone_map", "rig_rest_of", "wo
 
 FK_SWITCHES = ("upper_arm_parent.L", "upper_arm_parent.R", "thigh_parent.L", "thigh_parent.R")
 """Rigify's IK/FK switch holders; their ``IK_FK`` property is 1.0 for FK."""
-POSE_TOLERANCE_M = 0.01
-"""Evaluated bone heads further than this from the computed ones are reported."""
+POSE_TOLERANCE_DEG, POSE_TOLERANCE_M = 2.0, 0.01
+"""Evaluated bone axes (the root's head) further than this from the computed ones are
+reported."""
 CHECK_FRAMES = 3
 
 
@@ -156,15 +161,114 @@ def world_heads(armature: bpy.types.Object, names: list[str], frames: list[float
     return out
 
 
-def _pose_mismatch(armature: bpy.types.Object, result: RetargetResult, frames: np.ndarray,
-                   scene: bpy.types.Scene) -> float:
-    """Largest distance (m) between evaluated and computed heads of the keyed bones over a
-    few frames (first, middle, last)."""
+def _chain_names(armature: bpy.types.Object, names: list[str]) -> set[str]:
+    """The named bones and all their ancestors."""
+    out: set[str] = set()
+    for name in names:
+        bone = armature.data.bones[name]
+        while bone is not None and bone.name not in out:
+            out.add(bone.name)
+            bone = bone.parent
+    return out
+
+
+def driven_by_rig(armature: bpy.types.Object, names: list[str]) -> bool:
+    """True when constraints or drivers act on the named bones or their ancestors: their
+    pose is then not the plain composition of rest and keys (a control rig)."""
+    chain = _chain_names(armature, names)
+    if any(armature.pose.bones[n].constraints for n in chain):
+        return True
+    drivers = armature.animation_data.drivers if armature.animation_data else ()
+    return any(d.data_path.startswith("pose.bones[") and d.data_path.split('"')[1] in chain
+               for d in drivers)
+
+
+def _depth(bone: Any) -> int:
+    depth = 0
+    while bone.parent is not None:
+        depth, bone = depth + 1, bone.parent
+    return depth
+
+
+def _bake_through_blender(armature: bpy.types.Object, result: RetargetResult,
+                          rest: RigRest) -> RetargetResult:
+    """The result's keyed values re-solved through Blender's own evaluation: frame by frame,
+    parents before children, each keyed bone's armature-space matrix is set to the computed
+    world frame (and the root's head to the computed path) and Blender works out the key
+    under the rig's constraints and drivers. The armature's pose and action are restored."""
+    pbs = armature.pose.bones
+    keyed = list(result.keyed)
+    levels: dict[int, list[str]] = {}
+    for name in keyed:
+        levels.setdefault(_depth(armature.data.bones[name]), []).append(name)
+    anim = armature.animation_data
+    kept_action = (anim.action, anim.action_slot) if anim is not None and anim.action else None
+    kept_pose = {n: (pbs[n].rotation_mode, tuple(pbs[n].location),
+                     tuple(pbs[n].rotation_quaternion), tuple(pbs[n].rotation_euler))
+                 for n in keyed}
+    rotation = rest.rotation
+    origin, scale = rest.matrix_world[:3, 3], rest.scale
+    index = [rest.index(n) for n in keyed]
+    rotations = np.array(result.rotations, copy=True)
+    root_location = np.array(result.root_location, copy=True)
+    view_layer = bpy.context.view_layer
+    try:
+        if kept_action is not None:
+            anim.action = None  # the rig's own action would override the pose being solved
+        for name in keyed:
+            pbs[name].rotation_mode = "QUATERNION"
+        for t in range(result.num_frames):
+            for depth in sorted(levels):
+                for name in levels[depth]:
+                    b = rest.index(name)
+                    matrix = np.eye(4)
+                    matrix[:3, :3] = rotation.T @ result.world_rotations[t, b]
+                    matrix[:3, 3] = (result.world_heads[t, b] - origin) @ rotation / scale \
+                        if name == result.root_bone else np.array(pbs[name].head)
+                    pbs[name].matrix = Matrix(matrix.tolist())
+                view_layer.update()
+            rotations[t, index] = [tuple(pbs[n].rotation_quaternion) for n in keyed]
+            root_location[t] = tuple(pbs[result.root_bone].location)
+    finally:
+        for name, (mode, location, quaternion, euler) in kept_pose.items():
+            bone = pbs[name]
+            bone.rotation_mode = "QUATERNION"
+            bone.location, bone.rotation_quaternion = location, quaternion
+            bone.rotation_mode = mode
+            bone.rotation_euler = euler
+        if kept_action is not None:
+            anim.action, anim.action_slot = kept_action
+        view_layer.update()
+    return dataclasses.replace(result, rotations=rotations, root_location=root_location)
+
+
+def _pose_error(armature: bpy.types.Object, result: RetargetResult, frames: np.ndarray,
+                scene: bpy.types.Scene) -> tuple[float, float]:
+    """Over a few frames (first, middle, last) of the assigned action: the largest angle
+    (degrees) between an evaluated keyed bone's axis and the computed one, and the largest
+    distance (m) of the root bone's head from its computed path."""
     picks = sorted({0, len(frames) // 2, len(frames) - 1})[:CHECK_FRAMES]
-    got = world_heads(armature, list(result.keyed), [float(frames[i]) for i in picks], scene)
-    idx = [result.rig.index(n) for n in result.keyed]
-    want = result.world_heads[picks][:, idx]
-    return float(np.linalg.norm(got - want, axis=-1).max())
+    keep = (scene.frame_current, scene.frame_subframe)
+    world = np.array(armature.matrix_world)
+    rotation = world[:3, :3] / np.linalg.norm(world[:3, 0])
+    index = [result.rig.index(n) for n in result.keyed]
+    root = result.rig.index(result.root_bone)
+    angle, distance = 0.0, 0.0
+    try:
+        for i in picks:
+            whole = math.floor(frames[i])
+            scene.frame_set(whole, subframe=float(frames[i]) - whole)
+            axes = np.array([np.array(armature.pose.bones[n].matrix)[:3, 1] for n in result.keyed])
+            axes = axes @ rotation.T
+            want = result.world_rotations[i, index][:, :, 1]
+            cos = np.sum(axes * want, -1) / np.linalg.norm(axes, axis=-1)
+            angle = max(angle, float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))).max()))
+            head = world[:3, :3] @ np.array(armature.pose.bones[result.root_bone].head) \
+                + world[:3, 3]
+            distance = max(distance, float(np.linalg.norm(head - result.world_heads[i, root])))
+    finally:
+        scene.frame_set(keep[0], subframe=keep[1])
+    return angle, distance
 
 
 def key_retarget(armature: bpy.types.Object, motion: Motion, bones: Mapping[str, str], *,
@@ -201,16 +305,18 @@ def key_retarget(armature: bpy.types.Object, motion: Motion, bones: Mapping[str,
              "hmu_foot_cleanup": feet is not None or "foot_cleanup" in motion.provenance,
              **(properties or {})}
     props = action_properties(motion, extra)
+    if driven_by_rig(armature, list(result.keyed)):
+        result = _bake_through_blender(armature, result, rest)
     channels = _rotation_channels(armature, result, rest)
     action = write_action(armature, action_name, frames, channels, props, assign=assign,
                           fake_user=fake_user)
     report = result.report
     if assign:
-        mismatch = _pose_mismatch(armature, result, frames, scene)
-        if mismatch > POSE_TOLERANCE_M:
-            warning = (f"Blender poses {armature.name} up to {100 * mismatch:.0f} cm away "
-                       f"from the retargeted pose: constraints or drivers move the keyed bones "
-                       f"(a Rigify rig: animate its DEF bones, or its FK controls with IK/FK "
-                       f"on FK)")
+        angle, distance = _pose_error(armature, result, frames, scene)
+        if angle > POSE_TOLERANCE_DEG or distance > POSE_TOLERANCE_M:
+            warning = (f"Blender poses {armature.name} up to {angle:.0f}° and "
+                       f"{100 * distance:.0f} cm away from the retargeted pose: constraints "
+                       f"or drivers on the keyed bones override them (a Rigify rig: map its "
+                       f"FK controls, not its DEF bones)")
             report = dataclasses.replace(report, warnings=(*report.warnings, warning))
     return action, report

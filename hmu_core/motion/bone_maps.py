@@ -28,7 +28,7 @@ from pathlib import Path
 
 from hmu_core.atomic import write_json
 from hmu_core.errors import ConfigError
-from hmu_core.motion.skeleton import JOINT_NAMES, PARENTS
+from hmu_core.motion.skeleton import JOINT_NAMES
 
 __all__ = ["BODY_PARTS", "BUILTIN_MAPS", "REQUIRED", "BoneMap", "check_bone_map",
            "detect_bone_map", "load_preset", "missing_parts", "save_preset"]  # fmt: skip
@@ -108,10 +108,12 @@ _SMPL_CAPS = _sided({
 })
 
 BUILTIN_MAPS: dict[str, dict[str, str]] = {
-    "mixamo": _MIXAMO, "rigify": _RIGIFY, "rigify_fk": _RIGIFY_FK, "ue5": _UE5, "smpl": _SMPL,
+    "mixamo": _MIXAMO, "rigify_fk": _RIGIFY_FK, "rigify": _RIGIFY, "ue5": _UE5, "smpl": _SMPL,
     "smpl_caps": _SMPL_CAPS,
 }
-"""Built-in maps by convention name (Mixamo names without their ``mixamorig:`` prefix)."""
+"""Built-in maps by convention name (Mixamo names without their ``mixamorig:`` prefix), in
+the order detection tries them: a generated Rigify rig has both FK controls and DEF bones,
+and its DEF bones follow the controls through constraints, so the controls come first."""
 _UE4_SPINE = {"spine1": "spine_01", "spine2": "spine_02", "spine3": "spine_03"}
 """UE4's mannequin has three spine bones where UE5's has five."""
 _MIXAMO_PREFIX = re.compile(r"^mixamorig\d*:")
@@ -152,8 +154,8 @@ def check_bone_map(bones: Mapping[str, str], bone_names: Sequence[str],
     Args:
         bones: ``{smpl joint: bone name}`` (empty names mean "not mapped").
         bone_names: the armature's bone names.
-        parents: each bone's parent index (-1 for a root); when given, every mapped joint's
-            bone must descend from the bone of its nearest mapped SMPL ancestor.
+        parents: each bone's parent index (-1 for a root); when given, every mapped bone must
+            be below the hips bone and the limb bones nested (``LIMB_CHAINS``).
     Raises:
         ConfigError: unknown joint or bone names, a bone used twice, missing required body
             parts (named, with their joints), or a hierarchy that contradicts the skeleton.
@@ -185,23 +187,36 @@ def check_bone_map(bones: Mapping[str, str], bone_names: Sequence[str],
     return clean
 
 
+LIMB_CHAINS: tuple[tuple[str, str], ...] = tuple(
+    (f"{side}_{upper}", f"{side}_{lower}") for side in ("left", "right")
+    for upper, lower in (("hip", "knee"), ("knee", "ankle"), ("ankle", "foot"),
+                         ("shoulder", "elbow"), ("elbow", "wrist")))
+"""(upper, lower) joints whose bones must nest: a swapped knee and ankle is a mistake. Other
+links are not required to nest (a control rig parents its FK spine and collars to helpers)."""
+
+
+def _below(bone: int, ancestor: int, parents: list[int]) -> bool:
+    k = parents[bone]
+    while k >= 0 and k != ancestor:
+        k = parents[k]
+    return k == ancestor
+
+
 def _check_hierarchy(bones: dict[str, str], names: list[str], parents: list[int]) -> None:
+    """Every mapped bone below the hips bone (it carries the body), limb bones nested."""
     index = {n: i for i, n in enumerate(names)}
+    pelvis = index[bones["pelvis"]]
     for joint, bone in bones.items():
-        j = JOINT_NAMES.index(joint)
-        anc = PARENTS[j]
-        while anc >= 0 and JOINT_NAMES[anc] not in bones:
-            anc = PARENTS[anc]
-        if anc < 0:
-            continue
-        want = index[bones[JOINT_NAMES[anc]]]
-        k = parents[index[bone]]
-        while k >= 0 and k != want:
-            k = parents[k]
-        if k != want:
-            raise ConfigError(f"bone map: {bone!r} ({joint}) is not below "
-                              f"{names[want]!r} ({JOINT_NAMES[anc]}) in the armature; the map "
-                              f"must follow the skeleton's hierarchy")
+        if joint != "pelvis" and not _below(index[bone], pelvis, parents):
+            raise ConfigError(f"bone map: {bone!r} ({joint}) is not below the hips bone "
+                              f"{names[pelvis]!r} in the armature, so it would not move with "
+                              f"the body; fix the map")
+    for upper, lower in LIMB_CHAINS:
+        if upper in bones and lower in bones and \
+                not _below(index[bones[lower]], index[bones[upper]], parents):
+            raise ConfigError(f"bone map: {bones[lower]!r} ({lower}) is not below "
+                              f"{bones[upper]!r} ({upper}) in the armature; the map must "
+                              f"follow the skeleton's hierarchy")
 
 
 def _builtin_for(names: Sequence[str]) -> BoneMap | None:

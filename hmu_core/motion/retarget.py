@@ -72,6 +72,8 @@ CHAIN_CHILD = {0: 3, 9: 12}
 """Joints with several children continue the chain here (pelvis -> spine1, spine3 -> neck)."""
 FEET = (7, 8, 10, 11)
 DEFAULT_FEET = FootParams()
+MIN_SEGMENT_M = 0.01
+"""A target segment shorter than this (m) is measured along its bone's axis instead."""
 LEGS = (("left_hip", "left_knee", "left_ankle", "left_foot"),
         ("right_hip", "right_knee", "right_ankle", "right_foot"))
 
@@ -171,6 +173,19 @@ def _frame(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
     return np.stack([a, b, np.cross(a, b)], axis=1)
 
 
+def _rest_segment(rig: RigRest, bones: Mapping[str, str], joint: str,
+                  end: str) -> tuple[np.ndarray, bool]:
+    """The target's rest segment of ``joint`` in the world: its bone's head to ``end``'s
+    bone's head, or the bone's own axis (head to tail, flagged True) when the two heads
+    (nearly) coincide, as a control rig's FK spine controls do."""
+    heads = rig.world_heads()
+    b, e = rig.index(bones[joint]), rig.index(bones[end])
+    segment = heads[e] - heads[b]
+    if np.linalg.norm(segment) >= MIN_SEGMENT_M:
+        return segment, False
+    return rig.world_tails()[b] - heads[b], True
+
+
 def _swing_matrices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(T, 3, 3) shortest rotations taking directions a to b (T, 3)."""
     q = Q.qbetween(Q.normalize(a), Q.normalize(b))
@@ -226,7 +241,7 @@ class _Solver:
             end = pairs[joint]
             j, e = JOINT_NAMES.index(joint), JOINT_NAMES.index(end)
             d_s = self.rest[e] - self.rest[j]
-            d_t = self.heads0[self.index[end]] - self.heads0[self.index[joint]]
+            d_t, _ = _rest_segment(self.rig, self.bones, joint, end)
             use_up = abs(Q.normalize(d_s) @ forward_s) > abs(Q.normalize(d_s) @ up_s)
             sec_s, sec_t = (up_s, up_t) if use_up else (forward_s, forward_t)
             out[joint] = _frame(d_s, sec_s) @ _frame(d_t, sec_t).T
@@ -241,7 +256,7 @@ class _Solver:
             w = self.g[:, j] @ align @ self.frames0[self.index[joint]]
             if joint in pairs:
                 e = JOINT_NAMES.index(pairs[joint])
-                rest_dir = self.heads0[self.index[pairs[joint]]] - self.heads0[self.index[joint]]
+                rest_dir, _ = _rest_segment(self.rig, self.bones, joint, pairs[joint])
                 posed = w @ (self.frames0[self.index[joint]].T @ rest_dir)
                 w = _swing_matrices(posed, self.x[:, e] - self.x[:, j]) @ w
             out[joint] = w
@@ -414,13 +429,19 @@ def retarget(motion: Motion, rig: RigRest, bone_map: Mapping[str, str], *,
 
 def bone_direction_errors(result: RetargetResult, motion: Motion) -> dict[str, np.ndarray]:
     """Per mapped segment, (T,) angle (degrees) between the retargeted bone's world direction
-    (its head to the next mapped bone's head) and hmu's (the same two joints, posed)."""
+    (its head to the next mapped bone's head, or its own axis where those heads coincide) and
+    hmu's (the same two joints, posed)."""
     joints = motion.smpl_pose().joints() @ BODY_TO_WORLD.T
+    bones, rig = result.report.mapped, result.rig
     out = {}
-    bones = result.report.mapped
     for joint, end in segment_pairs(bones).items():
-        b, e = result.rig.index(bones[joint]), result.rig.index(bones[end])
-        got = Q.normalize(result.world_heads[:, e] - result.world_heads[:, b])
+        b, e = rig.index(bones[joint]), rig.index(bones[end])
+        rest, along_axis = _rest_segment(rig, bones, joint, end)
+        if along_axis:
+            local = rig.world_rotations()[b].T @ rest
+            got = Q.normalize(result.world_rotations[:, b] @ local)
+        else:
+            got = Q.normalize(result.world_heads[:, e] - result.world_heads[:, b])
         j, k = JOINT_NAMES.index(joint), JOINT_NAMES.index(end)
         want = Q.normalize(joints[:, k] - joints[:, j])
         out[joint] = np.degrees(np.arccos(np.clip(np.sum(got * want, axis=-1), -1.0, 1.0)))
