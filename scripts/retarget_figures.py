@@ -66,8 +66,8 @@ def main() -> None:
               f"{foot_skating(after, contacts, motion.fps):.3f} | "
               f"{foot_skating(before, raw, motion.fps):.3f} | "
               f"{foot_skating(after, raw, motion.fps):.3f} | "
-              f"{100 * before[:, FEET_SMPL, 1].min() + 0.0:.1f} | "
-              f"{100 * after[:, FEET_SMPL, 1].min() + 0.0:.1f} |")
+              f"{round(100 * before[:, FEET_SMPL, 1].min(), 1) + 0.0:.1f} | "
+              f"{round(100 * after[:, FEET_SMPL, 1].min(), 1) + 0.0:.1f} |")
 
     print()
     print("| rig | median direction error (°), worst bone | p95 (°), worst bone | feet height "
