@@ -21,7 +21,7 @@ import numpy as np
 from exporter.scene.keying import key_motion, unique_action_name
 from exporter.scene.retarget import key_retarget, require_bone_map
 from exporter.scene.rig import build_smpl_armature, is_smpl_armature, rest_joints_from_offsets
-from hmu_core.motion.foot_contact import clean_feet
+from hmu_core.motion.foot_contact import clean_feet, foot_contacts
 from hmu_core.motion.retarget import DEFAULT_FEET, RetargetReport
 
 DEFAULT_RIG_NAME = "hmu_smpl"
@@ -86,7 +86,9 @@ def apply_motions(context: Any, target: Any, motions: Sequence[Any], *,
     smpl_rig = target is None or is_smpl_armature(target)
     if not smpl_rig:
         bone_map = require_bone_map(target, bone_map)
-    clips = [clean_feet(m) if foot_cleanup else m for m in motions]
+    contacts = [foot_contacts(m) for m in motions]  # the model's own, before any clean-up
+    clips = [clean_feet(m, contacts=c) if foot_cleanup else m
+             for m, c in zip(motions, contacts, strict=True)]
     built = target is None
     made: list[Any] = []
     report = None
@@ -109,7 +111,7 @@ def apply_motions(context: Any, target: Any, motions: Sequence[Any], *,
             else:
                 action, report = key_retarget(
                     armature, motion, bone_map, feet=DEFAULT_FEET if foot_cleanup else None,
-                    bone_map_source=bone_map_source, **common)
+                    contacts=contacts[i], bone_map_source=bone_map_source, **common)
             made.append(action)
     except Exception:
         for action in made:

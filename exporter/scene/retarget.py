@@ -275,6 +275,7 @@ def key_retarget(armature: bpy.types.Object, motion: Motion, bones: Mapping[str,
                  action_name: str, start_frame: float = 1.0, scene_fps: float | None = None,
                  properties: Mapping[str, Any] | None = None, assign: bool = True,
                  fake_user: bool = True, feet: FootParams | None = DEFAULT_FEET,
+                 contacts: np.ndarray | None = None,
                  bone_map_source: str = "user") -> tuple[bpy.types.Action, RetargetReport]:
     """Retarget ``motion`` onto ``armature`` through ``bones`` into a NEW action.
 
@@ -285,6 +286,8 @@ def key_retarget(armature: bpy.types.Object, motion: Motion, bones: Mapping[str,
         action_name, start_frame, scene_fps, properties, assign, fake_user: as
             :func:`exporter.scene.keying.key_motion`.
         feet: the target's own foot pinning (``None``: off).
+        contacts: (T, 4) bool foot contacts for the pinning; default: from the motion
+            (``foot_contacts``; pass the uncleaned motion's to keep the model's own).
         bone_map_source: where the map came from, recorded on the action.
     Returns:
         The action (mapped bones' rotations, the root bone's location, ``hmu_*`` properties
@@ -297,7 +300,7 @@ def key_retarget(armature: bpy.types.Object, motion: Motion, bones: Mapping[str,
     scene = bpy.context.scene
     rest = rig_rest_of(armature)
     checked = check_bone_map(bones, rest.names, rest.parents)
-    result = retarget(motion, rest, checked, feet=feet)
+    result = retarget(motion, rest, checked, feet=feet, contacts=contacts)
     frames = scene_frames(motion.num_frames, motion.fps, float(start_frame), scene_fps)
     extra = {"hmu_bone_map": json.dumps(checked, sort_keys=True),
              "hmu_bone_map_source": bone_map_source,

@@ -353,9 +353,9 @@ class _Solver:
         root = root.copy()
         root[:, 2] -= reach_drop([leg for _, leg, _ in legs], [g[0] for g in goals])
         frames, heads = self.pose_all(world, root)
-        for ((hip, knee, ankle), _, _), (leg, _), (ankle_goal, toe_goal) in zip(
-                legs, [(x[1], x[2]) for x in self._legs(frames, heads, contacts)], goals,
-                strict=True):
+        lowered = self._legs(frames, heads, contacts)  # the same legs, hips lowered
+        for (hip, knee, ankle), leg, (ankle_goal, toe_goal) in zip(
+                (x[0] for x in legs), (x[1] for x in lowered), goals, strict=True):
             new = solve_leg(leg, ankle_goal, toe_goal, params.floor)
             k1, a1, t1 = (p @ c.T for p in (new.knee, new.ankle, new.toe))
             h, k0, a0, toe = heads[:, hip], heads[:, knee], heads[:, ankle], leg.toe @ c.T
