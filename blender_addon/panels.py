@@ -66,17 +66,29 @@ def draw_map_summary(layout: Any, props: Any) -> None:
         layout.label(text=f"Generate refuses this target: {why}", icon="CANCEL")
 
 
+_REFUSALS: dict[tuple, str] = {}
+"""The last answer of :func:`_refusal` (panels redraw often; a control rig has 700 bones)."""
+
+
 def _refusal(props: Any) -> str:
     """Why Generate would refuse the Target ('' when it would not)."""
     from hmu_core.errors import ConfigError
 
     from .bone_map import target_plan
 
-    try:
-        target_plan(props)
-    except ConfigError as exc:
-        return str(exc)
-    return ""
+    target = props.target
+    key = (target.name, tuple(target.data.bones.keys()),
+           tuple(tuple(row) for row in target.matrix_world),
+           tuple((row.joint, row.bone) for row in props.bone_map), props.bone_map_for)
+    if key not in _REFUSALS:
+        try:
+            target_plan(props)
+            why = ""
+        except ConfigError as exc:
+            why = str(exc)
+        _REFUSALS.clear()
+        _REFUSALS[key] = why
+    return _REFUSALS[key]
 
 
 class HMU_UL_bone_map(bpy.types.UIList):
