@@ -183,11 +183,51 @@ def driven_by_rig(armature: bpy.types.Object, names: list[str]) -> bool:
                for d in drivers)
 
 
-def _depth(bone: Any) -> int:
-    depth = 0
-    while bone.parent is not None:
-        depth, bone = depth + 1, bone.parent
-    return depth
+def _solve_levels(armature: bpy.types.Object, keyed: list[str]) -> list[list[str]]:
+    """The keyed bones in batches that can be solved together: a bone comes after every
+    keyed bone it depends on, through its parents or its constraints' target bones (one
+    evaluation of the rig per batch and frame)."""
+    pbs = armature.pose.bones
+    keyed_set = set(keyed)
+    found: dict[str, frozenset[str]] = {}
+
+    def sources(name: str) -> list[str]:
+        pb = pbs[name]
+        out = [pb.parent.name] if pb.parent is not None else []
+        for con in pb.constraints:
+            for attr in ("subtarget", "pole_subtarget"):
+                other = getattr(con, attr, "")
+                if other and other in pbs and getattr(con, attr.replace("sub", ""),
+                                                      None) == armature:
+                    out.append(other)
+        return out
+
+    def keyed_above(name: str, visiting: frozenset[str]) -> frozenset[str]:
+        """Keyed bones ``name`` depends on (cycles, which Blender also rejects, are cut)."""
+        if name in found:
+            return found[name]
+        out: set[str] = set()
+        for other in sources(name):
+            if other in visiting:
+                continue
+            if other in keyed_set:
+                out.add(other)
+            out |= keyed_above(other, visiting | {name})
+        found[name] = frozenset(out)
+        return found[name]
+
+    level: dict[str, int] = {}
+
+    def level_of(name: str) -> int:
+        if name not in level:
+            above = keyed_above(name, frozenset())
+            level[name] = 1 + max((level_of(a) for a in above if a != name), default=-1)
+        return level[name]
+
+    batches: dict[int, list[str]] = {}
+    for name in keyed:
+        batches.setdefault(level_of(name), []).append(name)
+    return [batches[k] for k in sorted(batches)]
 
 
 def _bake_through_blender(armature: bpy.types.Object, result: RetargetResult,
@@ -195,12 +235,11 @@ def _bake_through_blender(armature: bpy.types.Object, result: RetargetResult,
     """The result's keyed values re-solved through Blender's own evaluation: frame by frame,
     parents before children, each keyed bone's armature-space matrix is set to the computed
     world frame (and the root's head to the computed path) and Blender works out the key
-    under the rig's constraints and drivers. The armature's pose and action are restored."""
+    under the rig's constraints and drivers (:func:`_solve_levels` orders the bones). The
+    armature's pose and action are restored."""
     pbs = armature.pose.bones
     keyed = list(result.keyed)
-    levels: dict[int, list[str]] = {}
-    for name in keyed:
-        levels.setdefault(_depth(armature.data.bones[name]), []).append(name)
+    levels = _solve_levels(armature, keyed)
     anim = armature.animation_data
     kept_action = (anim.action, anim.action_slot) if anim is not None and anim.action else None
     kept_pose = {n: (pbs[n].rotation_mode, tuple(pbs[n].location),
@@ -218,8 +257,8 @@ def _bake_through_blender(armature: bpy.types.Object, result: RetargetResult,
         for name in keyed:
             pbs[name].rotation_mode = "QUATERNION"
         for t in range(result.num_frames):
-            for depth in sorted(levels):
-                for name in levels[depth]:
+            for batch in levels:
+                for name in batch:
                     b = rest.index(name)
                     matrix = np.eye(4)
                     matrix[:3, :3] = rotation.T @ result.world_rotations[t, b]
