@@ -16,6 +16,7 @@ import bpy  # noqa: E402
 from bpy.props import PointerProperty  # noqa: E402
 
 from . import (  # noqa: E402
+    ops_bone_map,
     ops_generate,
     ops_library,
     ops_render,
@@ -28,6 +29,7 @@ from . import (  # noqa: E402
 
 CLASSES = (
     prefs.HMU_AP_preferences,
+    props.HMU_PG_bone,
     props.HMU_PG_scene,
     props.HMU_PG_job,
     ops_generate.HMU_OT_generate,
@@ -35,6 +37,7 @@ CLASSES = (
     ops_rig.HMU_OT_build_rig,
     ops_library.HMU_OT_generate_library,
     ops_render.HMU_OT_render_eval,
+    *ops_bone_map.CLASSES,
     *panels.CLASSES,
 )
 

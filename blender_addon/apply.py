@@ -3,13 +3,15 @@
 All scene changes of one Generate happen here, in one call, so one undo step removes them;
 if anything fails half-way the objects and actions made so far are removed again, so a
 failed generation leaves the scene as it was. The rig building and keying themselves are the
-exporter's scene code (``exporter.scene``), shared with the clip library and the renders.
+exporter's scene code (``exporter.scene``), shared with the clip library and the renders:
+hmu's SMPL rig is keyed directly (``keying``), any other armature through its bone map
+(``retarget``). The foot clean-up (``hmu_core.motion.foot_contact``) runs first, unless off.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,19 +19,23 @@ import bpy
 import numpy as np
 
 from exporter.scene.keying import key_motion, unique_action_name
+from exporter.scene.retarget import key_retarget, require_bone_map
 from exporter.scene.rig import build_smpl_armature, is_smpl_armature, rest_joints_from_offsets
-from hmu_core.errors import ConfigError
+from hmu_core.motion.foot_contact import clean_feet, foot_contacts
+from hmu_core.motion.retarget import DEFAULT_FEET, RetargetReport
 
 DEFAULT_RIG_NAME = "hmu_smpl"
 
 
 @dataclass
 class Applied:
-    """What one generation added: the rig (``built`` if new) and its new actions."""
+    """What one generation added: the rig (``built`` if new), its new actions, and the last
+    retarget's report (None on hmu's own rig)."""
 
     armature: Any
     actions: list[Any]
     built: bool
+    report: RetargetReport | None = None
 
 
 def action_base_name(prompt: str, seed: int) -> str:
@@ -61,38 +67,51 @@ def _remove_existing(name: str) -> None:
 def apply_motions(context: Any, target: Any, motions: Sequence[Any], *,
                   prompts: Sequence[str], seeds: Sequence[int], bundle: str,
                   bundle_hash: str, provider: str, start_frame: float, replace: bool = False,
-                  assign_first: bool = True) -> Applied:
-    """Key ``motions`` (one per prompt and seed) as new actions on ``target``, or on a new
-    SMPL rig built for the first motion's skeleton.
+                  assign_first: bool = True, bone_map: Mapping[str, str] | None = None,
+                  bone_map_source: str = "detected", foot_cleanup: bool = True) -> Applied:
+    """Key ``motions`` (one per prompt and seed) as new actions on ``target``: hmu's SMPL rig
+    (a new one, built for the first motion's skeleton, when ``target`` is None) or any
+    armature ``bone_map`` (default: the detected one) can drive.
 
     The first action is assigned to the rig (if ``assign_first``); all keep a fake user, so
     the others stay in the file for the user to switch to. Prompt, seed and unlearning record
     come with each motion's provenance (``exporter.scene.keying.motion_properties``).
     ``replace`` reuses (deletes, then re-creates) an action that has this prompt's and seed's
-    name instead of making a numbered copy.
+    name instead of making a numbered copy. ``foot_cleanup`` plants the feet (hmu's joints,
+    then the target's own legs).
 
     Raises:
-        ConfigError: ``target`` is not an SMPL-topology armature.
+        ConfigError: ``target`` is not an armature, or its bone map cannot drive a body.
     """
-    if target is not None and not is_smpl_armature(target):
-        raise ConfigError(f"{target.name} is not an SMPL-topology armature (24 bones with SMPL "
-                          f"names); clear the target to let hmu build one")
+    smpl_rig = target is None or is_smpl_armature(target)
+    if not smpl_rig:
+        bone_map = require_bone_map(target, bone_map)
+    contacts = [foot_contacts(m) for m in motions]  # the model's own, before any clean-up
+    clips = [clean_feet(m, contacts=c) if foot_cleanup else m
+             for m, c in zip(motions, contacts, strict=True)]
     built = target is None
     made: list[Any] = []
+    report = None
     armature = target
     try:
         if built:
             armature = build_smpl_armature(DEFAULT_RIG_NAME,
                                            collection=context.scene.collection,
-                                           rest_joints=rest_joints(motions[0]))
+                                           rest_joints=rest_joints(clips[0]))
         extra = clip_properties(bundle, bundle_hash, provider)
-        for i, (motion, prompt, seed) in enumerate(zip(motions, prompts, seeds, strict=True)):
+        for i, (motion, prompt, seed) in enumerate(zip(clips, prompts, seeds, strict=True)):
             base = action_base_name(prompt, seed)
             if replace:
                 _remove_existing(base)
-            action = key_motion(armature, motion, action_name=unique_action_name(base),
-                                start_frame=start_frame, scene_fps=None,
-                                properties=extra, assign=assign_first and i == 0)
+            common = {"action_name": unique_action_name(base), "start_frame": start_frame,
+                      "scene_fps": None, "properties": extra,
+                      "assign": assign_first and i == 0}
+            if smpl_rig:
+                action = key_motion(armature, motion, **common)
+            else:
+                action, report = key_retarget(
+                    armature, motion, bone_map, feet=DEFAULT_FEET if foot_cleanup else None,
+                    contacts=contacts[i], bone_map_source=bone_map_source, **common)
             made.append(action)
     except Exception:
         for action in made:
@@ -100,11 +119,11 @@ def apply_motions(context: Any, target: Any, motions: Sequence[Any], *,
         if built and armature is not None:
             _remove_rig(armature)
         raise
-    return Applied(armature=armature, actions=made, built=built)
+    return Applied(armature=armature, actions=made, built=built, report=report)
 
 
 def _remove_rig(armature: Any) -> None:
-    """Delete a rig this generation built, with its children (the stick body) and data."""
+    """Delete a rig this generation built, with its children (its body) and data."""
     for child in list(armature.children):
         data = child.data
         bpy.data.objects.remove(child)

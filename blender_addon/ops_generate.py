@@ -1,4 +1,6 @@
-"""Generate and Test Bundle: the prompt -> a new action on an SMPL rig, off the UI thread."""
+"""Generate and Test Bundle: the prompt -> a new action on the Target (any humanoid armature,
+through its bone map, or hmu's SMPL rig), off the UI thread; a Target that cannot be mapped
+is refused before the model runs."""
 
 from __future__ import annotations
 
@@ -43,9 +45,17 @@ def provider_note(provider: str, reason: str, device: str) -> str:
     return f"CUDA not used, running on CPU: {reason}"
 
 
+def report_retarget(operator: Any, report: Any) -> None:
+    """The retarget's summary as INFO lines, its warnings as WARNING lines."""
+    if report is None:
+        return
+    for line in report.lines():
+        operator.report({"WARNING"} if line in report.warnings else {"INFO"}, f"hmu: {line}")
+
+
 class HMU_OT_generate(ThreadedOperator, bpy.types.Operator):
-    """Generate motion for the prompt as new action(s) on the target SMPL rig (built if none);
-    runs in the background, Esc cancels"""
+    """Generate motion for the prompt as new action(s) on the Target armature (built if
+    none); runs in the background, Esc cancels"""
 
     bl_idname = "hmu.generate"
     bl_label = "Generate"
@@ -64,8 +74,13 @@ class HMU_OT_generate(ThreadedOperator, bpy.types.Operator):
             cls.poll_message_set(why)
         return not why
 
+    _plan: Any = None
+
     def make_job(self, context: Any) -> GenerationJob:
+        from .bone_map import target_plan
+
         props = context.scene.hmu
+        self._plan = target_plan(props)  # refuses an unmappable target before the model runs
         self._started = time.perf_counter()
         return GenerationJob(make_request(context, props.prompt, props.seconds, props.seed,
                                           props.variations))
@@ -76,19 +91,21 @@ class HMU_OT_generate(ThreadedOperator, bpy.types.Operator):
         from .apply import apply_motions
 
         props = context.scene.hmu
-        result, req = job.result, job.request
+        result, req, plan = job.result, job.request, self._plan
         if result is None:
             return self._fail(context, "generation was cancelled")
         try:
             applied = apply_motions(
-                context, props.target, result.motions, prompts=[req.prompt] * len(result.motions),
-                seeds=result.seeds,
+                context, plan.armature, result.motions,
+                prompts=[req.prompt] * len(result.motions), seeds=result.seeds,
                 bundle=req.bundle, bundle_hash=result.bundle_hash, provider=result.provider,
                 start_frame=float(context.scene.frame_current),
-                replace=props.replace_action)
+                replace=props.replace_action, bone_map=plan.bone_map,
+                bone_map_source=plan.source, foot_cleanup=plan.foot_cleanup)
         except HmuError as exc:
             return self._fail(context, str(exc))
-        props.target = applied.armature
+        if props.target != applied.armature:  # a new rig (setting it again re-detects the map)
+            props.target = applied.armature
         seconds = time.perf_counter() - self._started
         names = ", ".join(a.name for a in applied.actions)
         note = provider_note(result.provider, result.provider_reason, req.device)
@@ -98,6 +115,7 @@ class HMU_OT_generate(ThreadedOperator, bpy.types.Operator):
             self.report({"WARNING"}, note)
         self.report({"INFO"}, f"hmu: keyed {names} on {applied.armature.name} ({short}, "
                               f"{seconds:.1f} s)")
+        report_retarget(self, applied.report)
         return {"FINISHED"}
 
 

@@ -26,6 +26,8 @@ class HMU_OT_generate_library(ThreadedOperator, bpy.types.Operator):
     bl_label = "Generate Library"
     bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
 
+    _plan: Any = None
+
     @classmethod
     def poll(cls, context: Any) -> bool:
         props = context.scene.hmu
@@ -58,6 +60,9 @@ class HMU_OT_generate_library(ThreadedOperator, bpy.types.Operator):
                             if f in props.library_formats)
             return FilesJob(request, prompt_file=prompt_file,
                             out_dir=bpy.path.abspath(props.library_dir), formats=formats)
+        from .bone_map import target_plan
+
+        self._plan = target_plan(props)  # refuses an unmappable target before the model runs
         clips = read_prompts(prompt_file, seconds=props.seconds, seed=props.seed)
         return LibraryJob(request, clips=tuple(clips))
 
@@ -80,16 +85,20 @@ class HMU_OT_generate_library(ThreadedOperator, bpy.types.Operator):
         from hmu_core.errors import HmuError
 
         from .apply import apply_motions
+        from .ops_generate import report_retarget
 
-        props, result = context.scene.hmu, job.result
+        props, result, plan = context.scene.hmu, job.result, self._plan
         try:
             applied = apply_motions(
-                context, props.target, result.motions, prompts=[c.prompt for c in job.clips],
+                context, plan.armature, result.motions, prompts=[c.prompt for c in job.clips],
                 seeds=result.seeds, bundle=job.request.bundle, bundle_hash=result.bundle_hash,
                 provider=result.provider, start_frame=float(context.scene.frame_current),
-                replace=props.replace_action, assign_first=False)
+                replace=props.replace_action, assign_first=False, bone_map=plan.bone_map,
+                bone_map_source=plan.source, foot_cleanup=plan.foot_cleanup)
         except HmuError as exc:
             self._fail(context, str(exc))
             return None
-        props.target = applied.armature
+        report_retarget(self, applied.report)
+        if props.target != applied.armature:
+            props.target = applied.armature
         return f"{len(applied.actions)} actions on {applied.armature.name}"

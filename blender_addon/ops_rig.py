@@ -1,4 +1,5 @@
-"""Build Rig (Retarget subpanel): an SMPL-topology armature, with a real body or a stick body."""
+"""Build Rig (Retarget subpanel): an SMPL-topology armature with the SMPL body mesh or the
+mannequin."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from .apply import DEFAULT_RIG_NAME
 
 class HMU_OT_build_rig(bpy.types.Operator):
     """Add an SMPL-topology armature to the scene and make it the target: with the SMPL body
-    mesh when an SMPL model file is set, with a stick body otherwise"""
+    mesh when an SMPL model file is set, with a mannequin body otherwise"""
 
     bl_idname = "hmu.build_rig"
     bl_label = "Build SMPL Rig"
@@ -39,10 +40,10 @@ class HMU_OT_build_rig(bpy.types.Operator):
                 self.report({"ERROR"}, str(exc))
                 return {"CANCELLED"}
         armature = build_smpl_armature(
-            DEFAULT_RIG_NAME, collection=context.scene.collection, stick_body=model is None,
+            DEFAULT_RIG_NAME, collection=context.scene.collection, body=model is None,
             rest_joints=None if model is None else model.joints)
         if model is None:
-            self.report({"INFO"}, "hmu: no SMPL model file set, so the rig has a stick body; "
+            self.report({"INFO"}, "hmu: no SMPL model file set, so the rig has a mannequin body; "
                                   "set one under Retarget for a real body mesh")
         else:
             add_smpl_mesh(armature, model, tuple(SMPL_JOINT_NAMES))

@@ -1,4 +1,5 @@
-"""The N-panel tab "hmu": main panel plus four subpanels, closed by default."""
+"""The N-panel tab "hmu": main panel, the Target's bone map (shown while a Target is set) and
+four subpanels closed by default."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ class HMU_PT_main(_HmuPanel, bpy.types.Panel):
         layout.prop(props, "target")
         if props.target is None:
             layout.label(text="No target: Generate builds an SMPL rig", icon="INFO")
+        else:
+            draw_map_summary(layout, props)
         layout.prop(props, "prompt", text="")
         col = layout.column(align=True)
         row = col.row(align=True)
@@ -36,13 +39,92 @@ class HMU_PT_main(_HmuPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(props, "seed")
         row.prop(props, "variations")
-        layout.prop(props, "replace_action")
+        row = layout.row(align=True)
+        row.prop(props, "replace_action")
+        row.prop(props, "foot_cleanup")
         layout.operator("hmu.generate", icon="PLAY")
         job = context.window_manager.hmu_job
         if job.running:
             layout.progress(factor=job.progress, type="BAR", text=job.status)
         else:
             layout.label(text=job.status)
+
+
+def draw_map_summary(layout: Any, props: Any) -> None:
+    """The Target's map in one line, or why Generate will refuse it (before the model runs)."""
+    from .bone_map import map_summary
+
+    line, missing = map_summary(props)
+    if not line:
+        layout.label(text="Bone map not made yet: Detect Bone Map", icon="INFO")
+        return
+    why = _refusal(props)
+    layout.label(text=line, icon="ERROR" if why else "ARMATURE_DATA")
+    for part in missing:
+        layout.label(text=part, icon="DOT")
+    if why:
+        layout.label(text=f"Generate refuses this target: {why}", icon="CANCEL")
+
+
+_REFUSALS: dict[tuple, str] = {}
+"""The last answer of :func:`_refusal` (panels redraw often; a control rig has 700 bones)."""
+
+
+def _refusal(props: Any) -> str:
+    """Why Generate would refuse the Target ('' when it would not)."""
+    from hmu_core.errors import ConfigError
+
+    from .bone_map import target_plan
+
+    target = props.target
+    key = (target.name, tuple(target.data.bones.keys()),
+           tuple(tuple(row) for row in target.matrix_world),
+           tuple((row.joint, row.bone) for row in props.bone_map), props.bone_map_for)
+    if key not in _REFUSALS:
+        try:
+            target_plan(props)
+            why = ""
+        except ConfigError as exc:
+            why = str(exc)
+        _REFUSALS.clear()
+        _REFUSALS[key] = why
+    return _REFUSALS[key]
+
+
+class HMU_UL_bone_map(bpy.types.UIList):
+    """One row per SMPL joint: the joint and the Target's bone chosen for it."""
+
+    def draw_item(self, context: Any, layout: Any, _data: Any, item: Any, _icon: int,
+                  _active_data: Any, _active_property: str, _index: int = 0,
+                  _flt_flag: int = 0) -> None:
+        target = context.scene.hmu.target
+        row = layout.row(align=True)
+        row.label(text=item.joint.replace("_", " "))
+        if target is not None and target.type == "ARMATURE":
+            row.prop_search(item, "bone", target.data, "bones", text="")
+        else:
+            row.prop(item, "bone", text="")
+
+
+class HMU_PT_bone_map(_HmuPanel, bpy.types.Panel):
+    bl_idname = "HMU_PT_bone_map"
+    bl_parent_id = "HMU_PT_main"
+    bl_label = "Bone Map"
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return context.scene.hmu.target is not None
+
+    def draw(self, context: Any) -> None:
+        layout = self.layout
+        props = context.scene.hmu
+        draw_map_summary(layout, props)
+        layout.template_list("HMU_UL_bone_map", "", props, "bone_map", props,
+                             "bone_map_index", rows=6)
+        row = layout.row(align=True)
+        row.operator("hmu.detect_bone_map", icon="VIEWZOOM")
+        row.operator("hmu.load_bone_map", icon="IMPORT", text="Load")
+        row.operator("hmu.save_bone_map", icon="EXPORT", text="Save")
 
 
 class HMU_PT_model(_HmuPanel, bpy.types.Panel):
@@ -72,7 +154,7 @@ class HMU_PT_retarget(_HmuPanel, bpy.types.Panel):
         props = context.scene.hmu
         layout.prop(props, "smpl_model")
         if not props.smpl_model:
-            layout.label(text="No SMPL model file: the rig gets a stick body", icon="INFO")
+            layout.label(text="No SMPL model file: the rig gets a mannequin body", icon="INFO")
         layout.operator("hmu.build_rig", icon="ARMATURE_DATA")
 
 
@@ -112,4 +194,5 @@ class HMU_PT_render(_HmuPanel, bpy.types.Panel):
         layout.operator("hmu.render_eval", icon="RENDER_ANIMATION")
 
 
-CLASSES = (HMU_PT_main, HMU_PT_model, HMU_PT_retarget, HMU_PT_library, HMU_PT_render)
+CLASSES = (HMU_UL_bone_map, HMU_PT_main, HMU_PT_bone_map, HMU_PT_model, HMU_PT_retarget,
+           HMU_PT_library, HMU_PT_render)

@@ -12,6 +12,7 @@ from typing import Any
 import bpy
 from bpy.props import (
     BoolProperty,
+    CollectionProperty,
     EnumProperty,
     FloatProperty,
     IntProperty,
@@ -31,6 +32,16 @@ def _is_armature(_self: Any, obj: Any) -> bool:
     return obj.type == "ARMATURE"
 
 
+def _target_changed(self: Any, _context: Any) -> None:
+    from .bone_map import fill_bone_map
+
+    fill_bone_map(self)
+
+
+def _bone_edited(self: Any, _context: Any) -> None:
+    self.id_data.hmu.bone_map_source = "user"
+
+
 def _get_frames(self: Any) -> int:
     return max(1, round(self.seconds * scene_fps(self.id_data)))
 
@@ -39,12 +50,32 @@ def _set_frames(self: Any, value: int) -> None:
     self.seconds = max(0.05, value / scene_fps(self.id_data))
 
 
+class HMU_PG_bone(bpy.types.PropertyGroup):
+    """One row of the bone map: which of the target's bones plays an SMPL joint."""
+
+    joint: StringProperty(name="Joint", description="SMPL joint (hmu's skeleton)")
+    bone: StringProperty(name="Bone", update=_bone_edited,
+                         description="The target's bone for this joint; empty: none")
+
+
 class HMU_PG_scene(bpy.types.PropertyGroup):
     """Scene-level hmu settings."""
 
     target: PointerProperty(
-        name="Target", type=bpy.types.Object, poll=_is_armature,
-        description="SMPL-topology armature to key; empty: hmu builds one")
+        name="Target", type=bpy.types.Object, poll=_is_armature, update=_target_changed,
+        description="Armature to animate: your character (Mixamo, Rigify, UE5 or any "
+        "humanoid, through the bone map below) or hmu's SMPL rig; empty: hmu builds one")
+    bone_map: CollectionProperty(type=HMU_PG_bone, name="Bone Map")
+    bone_map_index: IntProperty(name="Active Row", default=0)
+    bone_map_for: StringProperty(
+        name="Mapped Armature", description="The armature the bone map was made for")
+    bone_map_source: StringProperty(
+        name="Bone Map Source", description="mixamo, rigify, ue5, smpl, detected, preset or "
+        "user (edited)")
+    foot_cleanup: BoolProperty(
+        name="Plant Feet", default=True,
+        description="Clean up foot contacts: planted feet do not slide and never go below "
+        "the floor (legs re-solved by IK)")
     prompt: StringProperty(
         name="Prompt", default="a person walks forward and waves",
         description="What the character should do, in plain English")
@@ -67,7 +98,7 @@ class HMU_PG_scene(bpy.types.PropertyGroup):
     smpl_model: StringProperty(
         name="SMPL Model", subtype="FILE_PATH",
         description="Optional SMPL model as .npz (v_template, weights, f, J_regressor) for a "
-        "real body mesh; empty: a stick body")
+        "real body mesh; empty: a mannequin body")
 
     # Library
     library_prompts: StringProperty(

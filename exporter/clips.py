@@ -27,10 +27,13 @@ interrupted run keeps every finished clip and no half-written file.
 With trusted keys (``ClipsParams.trusted_keys`` or ``$HMU_TRUSTED_KEYS``) only a bundle signed
 by one of them is used (``exporter.runtime.trust``).
 
-Resume: a clip is skipped when its index entry has the same prompt, seed, seconds and bundle
-digest and all of its requested files exist; anything else (an edited line, a deleted file, a
-new format, another bundle) regenerates that clip. Files of superseded clips are left in place
-(they are no longer listed in the index).
+Feet are planted first (``hmu_core.motion.foot_contact``; ``ClipsParams.foot_cleanup``, on by
+default, recorded per clip in the index).
+
+Resume: a clip is skipped when its index entry has the same prompt, seed, seconds, bundle
+digest and foot clean-up setting and all of its requested files exist; anything else (an
+edited line, a deleted file, a new format, another bundle) regenerates that clip. Files of
+superseded clips are left in place (they are no longer listed in the index).
 
 Shards (a library of a million clips as N independent jobs: a SLURM array, Kubernetes indexed
 Jobs): ``make_clips(..., shard=Shard(i, n))`` makes only the clips whose index is ``i`` mod
@@ -69,6 +72,7 @@ from hmu_core.atomic import write_json
 from hmu_core.errors import BundleError, ConfigError
 from hmu_core.motion.amass import write_amass_npz
 from hmu_core.motion.bvh import write_bvh
+from hmu_core.motion.foot_contact import clean_feet
 from hmu_core.motion.motion import Motion
 from hmu_core.shard import Shard
 
@@ -124,6 +128,8 @@ class ClipsParams:
     seed: int = 0
     threads: int | None = None
     trusted_keys: tuple[str, ...] = ()
+    foot_cleanup: bool = True
+    """Plant the feet (``hmu_core.motion.foot_contact.clean_feet``) before writing."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "formats", parse_formats(self.formats))
@@ -243,11 +249,12 @@ def _read_index(path: Path) -> dict[int, dict[str, Any]]:
 
 
 def _is_done(entry: dict[str, Any] | None, spec: ClipSpec, sha: str, formats: tuple[str, ...],
-             out_dir: Path) -> bool:
+             out_dir: Path, foot_cleanup: bool) -> bool:
     if entry is None:
         return False
     same = (entry.get("prompt"), entry.get("seed"), entry.get("seconds"),
-            entry.get("bundle_sha256")) == (spec.prompt, spec.seed, spec.seconds, sha)
+            entry.get("bundle_sha256"), entry.get("foot_cleanup", False)) == \
+        (spec.prompt, spec.seed, spec.seconds, sha, foot_cleanup)
     files = entry.get("files") or {}
     return same and all(files.get(f) == spec.file_name(f) and (out_dir / files[f]).is_file()
                         for f in formats)
@@ -332,7 +339,8 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
         previous = {**_read_index(out / INDEX), **previous}  # after a merge, too
         shard_info = {"index": shard.index, "count": shard.count}
     done = {s.index: {**previous[s.index], "line": s.line} for s in specs
-            if _is_done(previous.get(s.index), s, sha, params.formats, out)}
+            if _is_done(previous.get(s.index), s, sha, params.formats, out,
+                        params.foot_cleanup)}
     report = ClipsReport(out_dir=out, index_path=index_path)
     start = time.perf_counter()
     _write_index(index_path, bundle_info, done, shard_info)
@@ -346,6 +354,8 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
         else:
             motion = generator.generate([spec.prompt], seconds=spec.seconds,
                                         seeds=[spec.seed]).motions[0]
+            if params.foot_cleanup:
+                motion = clean_feet(motion)
             motion = motion.with_smpl()  # provenance holds the bundle digest already
             files = _write_clip(motion, spec, out, params.formats, export_motion)
             done[spec.index] = {
@@ -353,6 +363,7 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
                 "seed": spec.seed, "seconds": spec.seconds, "frames": motion.num_frames,
                 "fps": motion.fps, "files": files, "bundle_sha256": sha,
                 "model_kind": generator.kind, "unlearning": manifest.get("unlearning"),
+                "foot_cleanup": params.foot_cleanup,
             }
             _write_index(index_path, bundle_info, done, shard_info)
             report.generated.append(spec.stem)

@@ -1,8 +1,11 @@
 """Blender scene code shared by ``hmu clips`` and the Blender add-on (imports bpy; never torch).
 
 - ``exporter.scene.rig``: the SMPL-topology armature (Y-up armature data, object rotated +90°
-  about X) with a stick body, and checks that a user-picked armature has SMPL topology;
+  about X) with a mannequin body (``exporter.scene.mannequin``), and checks that a user-picked
+  armature has SMPL topology;
 - ``exporter.scene.keying``: a ``Motion`` -> a new layered action on such an armature;
+- ``exporter.scene.retarget``: a ``Motion`` -> a new action on any humanoid armature (Mixamo,
+  Rigify, UE5...) through its bone map (the maths is ``hmu_core.motion.retarget``);
 - ``exporter.scene.formats``: FBX / GLB / BVH export (atomic) and the matching importers;
 - ``exporter.scene.library``: one clip -> FBX/GLB files in a throw-away scene (``hmu clips``).
 

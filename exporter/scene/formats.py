@@ -119,7 +119,7 @@ def export_armature(armature: bpy.types.Object, action: bpy.types.Action,
     rig) at the scene's fps; FBX and GLB carry the object transform (Z-up scene, Y-up files).
 
     Args:
-        with_children: also export the rig's child objects (the stick body) in FBX/GLB.
+        with_children: also export the rig's child objects (the mannequin body) in FBX/GLB.
     Returns:
         The written path.
     Raises:

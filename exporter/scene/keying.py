@@ -43,8 +43,9 @@ from hmu_core.motion.motion import Motion
 from hmu_core.motion.skeleton import SMPL_JOINT_NAMES
 from hmu_core.motion.smpl import SMPLPose, inverse_kinematics
 
-__all__ = ["bone_channels", "key_motion", "motion_properties", "pose_for_rig",
-           "scene_frames", "unique_action_name"]  # fmt: skip
+__all__ = ["action_properties", "bone_channels", "check_timing", "key_motion",
+           "motion_properties", "pose_for_rig", "scene_frames", "unique_action_name",
+           "write_action"]  # fmt: skip
 
 REST_TOLERANCE_M = 1e-4
 """Rig and motion rest offsets closer than this (m) count as the same skeleton (no new IK)."""
@@ -154,6 +155,57 @@ def _add_fcurve(bag: Any, path: str, index: int, group: str, frames: np.ndarray,
     curve.update()
 
 
+def check_timing(start_frame: float, scene_fps: float | None) -> float:
+    """The timeline's fps (the context scene's when None), checked with ``start_frame``."""
+    scene_fps = _scene_fps() if scene_fps is None else float(scene_fps)
+    if not np.isfinite(scene_fps) or scene_fps <= 0:
+        raise ConfigError(f"scene_fps must be a number > 0, got {scene_fps}")
+    if not np.isfinite(start_frame):
+        raise ConfigError(f"start_frame must be a finite number, got {start_frame}")
+    return scene_fps
+
+
+def write_action(armature: bpy.types.Object, action_name: str, frames: np.ndarray,
+                 channels: list[tuple[str, int, str, np.ndarray]], properties: Mapping[str, Any],
+                 *, assign: bool, fake_user: bool) -> bpy.types.Action:
+    """A NEW layered action for ``armature`` holding ``channels`` keyed at ``frames``.
+
+    Args:
+        armature: the object the action's slot is for.
+        action_name: its name; a taken name gets a .001-style suffix.
+        frames: (T,) scene frames of the keys.
+        channels: ``(data_path, index, group, values (T,))`` per F-curve (LINEAR keys).
+        properties: ID properties for the action (already ID-property values).
+        assign: make it the armature's active action (with its slot).
+        fake_user: keep the action in the file even when no object uses it.
+    """
+    action = bpy.data.actions.new(unique_action_name(action_name))
+    action.use_fake_user = fake_user
+    slot = action.slots.new(id_type="OBJECT", name=armature.name)
+    strip = action.layers.new("Layer").strips.new(type="KEYFRAME")
+    bag = strip.channelbag(slot, ensure=True)
+    for path, index, group, values in channels:
+        _add_fcurve(bag, path, index, group, frames, values)
+    action.use_frame_range = True
+    action.frame_start = float(frames[0])
+    action.frame_end = float(frames[-1])
+    for key, value in properties.items():
+        action[key] = value
+    if assign:
+        if armature.animation_data is None:
+            armature.animation_data_create()
+        armature.animation_data.action = action
+        armature.animation_data.action_slot = slot
+    return action
+
+
+def action_properties(motion: Motion, properties: Mapping[str, Any] | None) -> dict[str, Any]:
+    """:func:`motion_properties` plus ``properties`` as ID-property values."""
+    props = motion_properties(motion)
+    props.update({k: _id_value(k, v) for k, v in (properties or {}).items()})
+    return props
+
+
 def key_motion(armature: bpy.types.Object, motion: Motion, *, action_name: str,
                start_frame: float = 1.0, scene_fps: float | None = None,
                properties: Mapping[str, Any] | None = None, assign: bool = True,
@@ -180,39 +232,18 @@ def key_motion(armature: bpy.types.Object, motion: Motion, *, action_name: str,
         ConfigError: not an SMPL armature, or a bad fps / property.
     """
     armature = require_smpl_armature(armature)
-    scene_fps = _scene_fps() if scene_fps is None else float(scene_fps)
-    if not np.isfinite(scene_fps) or scene_fps <= 0:
-        raise ConfigError(f"scene_fps must be a number > 0, got {scene_fps}")
-    if not np.isfinite(start_frame):
-        raise ConfigError(f"start_frame must be a finite number, got {start_frame}")
-    props = motion_properties(motion)
-    props.update({k: _id_value(k, v) for k, v in (properties or {}).items()})
+    scene_fps = check_timing(start_frame, scene_fps)
+    props = action_properties(motion, properties)
     rotations, location = bone_channels(armature, pose_for_rig(armature, motion))
     if not (np.all(np.isfinite(rotations)) and np.all(np.isfinite(location))):
         raise MotionError("retargeting produced non-finite values; check the motion's joints")
     frames = scene_frames(motion.num_frames, motion.fps, float(start_frame), scene_fps)
-
-    action = bpy.data.actions.new(unique_action_name(action_name))
-    action.use_fake_user = fake_user
-    slot = action.slots.new(id_type="OBJECT", name=armature.name)
-    strip = action.layers.new("Layer").strips.new(type="KEYFRAME")
-    bag = strip.channelbag(slot, ensure=True)
+    channels = []
     for j, name in enumerate(SMPL_JOINT_NAMES):
         armature.pose.bones[name].rotation_mode = "QUATERNION"
         path = f'pose.bones["{name}"].rotation_quaternion'
-        for k in range(4):
-            _add_fcurve(bag, path, k, name, frames, rotations[:, j, k])
+        channels += [(path, k, name, rotations[:, j, k]) for k in range(4)]
     root = SMPL_JOINT_NAMES[0]
-    for k in range(3):
-        _add_fcurve(bag, f'pose.bones["{root}"].location', k, root, frames, location[:, k])
-    action.use_frame_range = True
-    action.frame_start = float(frames[0])
-    action.frame_end = float(frames[-1])
-    for key, value in props.items():
-        action[key] = value
-    if assign:
-        if armature.animation_data is None:
-            armature.animation_data_create()
-        armature.animation_data.action = action
-        armature.animation_data.action_slot = slot
-    return action
+    channels += [(f'pose.bones["{root}"].location', k, root, location[:, k]) for k in range(3)]
+    return write_action(armature, action_name, frames, channels, props, assign=assign,
+                        fake_user=fake_user)

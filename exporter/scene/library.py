@@ -3,7 +3,7 @@
 ``hmu clips`` and the add-on's Library panel export many clips from one process (possibly the
 user's Blender session), so nothing may leak into the user's file: each clip is built in a
 scratch scene (a new ``Scene`` used through ``context.temp_override``; the window keeps showing
-the user's scene) and every datablock made for it (armature, stick body, material, action, the
+the user's scene) and every datablock made for it (armature, body, material, action, the
 scene itself) is removed afterwards, also when an export fails. The scratch scene runs at the
 motion's fps, so model frame i is scene frame 1 + i and the files hold exactly the model frames.
 

@@ -6,8 +6,8 @@ SMPL's own Y-up body frame (x = the body's left, y = up, z = forward, metres), a
 Keying then needs no change of axes, and BVH exported from the rig is Y-up, as most tools
 expect. Bones sit at the SMPL rest joints (the T-pose of ``hmu_core.motion.smpl``), their tails
 point at the chain child (pelvis -> spine1, spine3 -> neck), leaves end at the BVH writer's End
-Sites. An optional stick body (one capsule and one sphere per bone, rigidly skinned) makes the
-rig visible in Workbench renders and travels with FBX/GLB exports.
+Sites. An optional mannequin body (``exporter.scene.mannequin``: capsules, a head, hands and
+feet, rigidly skinned) makes the rig visible in renders and travels with FBX/GLB exports.
 
 Rigs made elsewhere (an FBX or GLB of this rig re-imported, another SMPL-24 rig) may use other
 armature axes; :func:`body_axes` reads them off the rest pose, so keying works on them too.
@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import bmesh
 import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
+from exporter.scene.mannequin import mannequin_mesh
 from hmu_core.errors import ConfigError
 from hmu_core.motion import smpl
 from hmu_core.motion.bvh import END_SITES
@@ -45,8 +45,7 @@ TAIL_CHILD = {0: 3, 9: 12}
 """Joints with several children point their bone at this one (pelvis -> spine1, spine3 -> neck)."""
 MIN_BONE_LENGTH = 0.01
 """Blender deletes zero-length bones on leaving edit mode; shorter bones get this length (m)."""
-STICK_RADIUS = 0.025
-STICK_COLOR = (0.80, 0.62, 0.42, 1.0)
+BODY_COLOR = (0.80, 0.62, 0.42, 1.0)
 UPRIGHT = Matrix.Rotation(math.pi / 2.0, 4, "X")
 """Object matrix of our rig: +90° about X maps the Y-up armature data into Blender's Z-up world."""
 
@@ -122,46 +121,20 @@ def _edit_bones(obj: bpy.types.Object, heads: np.ndarray, tails: np.ndarray) -> 
         view_layer.objects.active = previous
 
 
-def _stick_mesh(name: str, heads: np.ndarray, tails: np.ndarray) -> bpy.types.Mesh:
-    """A capsule (tapered cylinder) and a joint sphere per bone, each vertex fully weighted to
-    its bone's vertex group (group index = bone index)."""
-    bm = bmesh.new()
-    deform = bm.verts.layers.deform.verify()
-    for j in range(NUM_BONES):
-        head, tail = Vector(heads[j]), Vector(tails[j])
-        axis = tail - head
-        length = axis.length
-        placed = Matrix.Translation((head + tail) / 2.0) @ \
-            axis.to_track_quat("Z", "Y").to_matrix().to_4x4()
-        parts = [
-            bmesh.ops.create_cone(bm, cap_ends=True, segments=8, radius1=STICK_RADIUS,
-                                  radius2=0.7 * STICK_RADIUS, depth=length, matrix=placed),
-            bmesh.ops.create_uvsphere(bm, u_segments=8, v_segments=6,
-                                      radius=1.3 * STICK_RADIUS, matrix=Matrix.Translation(head)),
-        ]
-        for part in parts:
-            for vert in part["verts"]:
-                vert[deform][j] = 1.0
-    mesh = bpy.data.meshes.new(name)
-    bm.to_mesh(mesh)
-    bm.free()
-    return mesh
-
-
-def _stick_material(name: str) -> bpy.types.Material:
+def _body_material(name: str) -> bpy.types.Material:
     material = bpy.data.materials.new(name)
-    material.diffuse_color = STICK_COLOR  # what Workbench shows
+    material.diffuse_color = BODY_COLOR  # what Workbench shows
     if material.node_tree is not None:
         bsdf = material.node_tree.nodes.get("Principled BSDF")
         if bsdf is not None:
-            bsdf.inputs["Base Color"].default_value = STICK_COLOR
+            bsdf.inputs["Base Color"].default_value = BODY_COLOR
     return material
 
 
-def _add_stick_body(rig: bpy.types.Object, collection: bpy.types.Collection,
-                    heads: np.ndarray, tails: np.ndarray) -> bpy.types.Object:
-    mesh = _stick_mesh(f"{rig.name}_body", heads, tails)
-    mesh.materials.append(_stick_material(f"{rig.name}_body"))
+def _add_body(rig: bpy.types.Object, collection: bpy.types.Collection,
+              heads: np.ndarray) -> bpy.types.Object:
+    mesh = mannequin_mesh(f"{rig.name}_body", heads)
+    mesh.materials.append(_body_material(f"{rig.name}_body"))
     body = bpy.data.objects.new(f"{rig.name}_body", mesh)
     for name in SMPL_JOINT_NAMES:
         body.vertex_groups.new(name=name)
@@ -173,16 +146,17 @@ def _add_stick_body(rig: bpy.types.Object, collection: bpy.types.Collection,
 
 
 def build_smpl_armature(name: str = "hmu_smpl", *, collection: bpy.types.Collection | None = None,
-                        stick_body: bool = True,
+                        body: bool = True,
                         rest_joints: np.ndarray | None = None) -> bpy.types.Object:
-    """Build the SMPL-topology armature (and its stick body) and return the armature object.
+    """Build the SMPL-topology armature (and its mannequin body) and return the armature.
 
     Args:
         name: object name (Blender appends .001 etc. if taken); the data and the body mesh
             are named after the object.
         collection: where to link the objects; default the active scene's collection. It must
             be in the current view layer (bones are made in edit mode).
-        stick_body: add ``<name>_body``, a rigidly skinned mesh child that renders everywhere.
+        body: add ``<name>_body``, the mannequin (``exporter.scene.mannequin``), a rigidly
+            skinned mesh child that renders everywhere.
         rest_joints: (24, 3) absolute rest joint positions, SMPL frame (Y-up, faces +Z,
             metres); default: hmu's T-pose (HumanML3D bone lengths) standing on the floor.
             :func:`rest_joints_from_offsets` turns a ``SMPLPose.rest_offsets`` into these.
@@ -209,8 +183,8 @@ def build_smpl_armature(name: str = "hmu_smpl", *, collection: bpy.types.Collect
     _edit_bones(rig, heads, tails)
     for bone in rig.pose.bones:
         bone.rotation_mode = "QUATERNION"
-    if stick_body:
-        _add_stick_body(rig, target, heads, tails)
+    if body:
+        _add_body(rig, target, heads)
     return rig
 
 
@@ -241,7 +215,7 @@ def _topology_problems(obj: bpy.types.Object) -> list[str]:
 
 def find_smpl_armature(obj: bpy.types.Object | None) -> bpy.types.Object | None:
     """The SMPL armature for a user's selection: ``obj`` itself, or the armature it is parented
-    to (the stick body, a skinned mesh); None when neither has SMPL topology."""
+    to (its body, a skinned mesh); None when neither has SMPL topology."""
     while obj is not None:
         if is_smpl_armature(obj):
             return obj

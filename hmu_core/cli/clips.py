@@ -69,6 +69,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trusted-keys", action="append", default=[], metavar="FILE",
                    help="public-key file (hmu keygen's KEY.pub); the bundle must be signed by "
                    "one of its keys (repeatable; adds to $HMU_TRUSTED_KEYS)")
+    p.add_argument("--no-foot-cleanup", dest="foot_cleanup", action="store_false",
+                   help="keep the model's feet as generated (default: plant them: no sliding "
+                        "in contact, nothing below the floor)")
     p.set_defaults(run=run)
 
 
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     params = ClipsParams(formats=parse_formats(args.formats), device=args.device,
                          seconds=args.seconds, seed=args.seed,
-                         trusted_keys=tuple(str(k) for k in args.trusted_keys))
+                         trusted_keys=tuple(str(k) for k in args.trusted_keys),
+                         foot_cleanup=args.foot_cleanup)
     shard = None if args.shard is None else Shard.parse(args.shard)
     specs = read_prompts(args.prompts, seconds=params.seconds, seed=params.seed)
     if args.merge:

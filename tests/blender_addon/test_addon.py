@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,8 @@ bpy = pytest.importorskip("bpy", reason="needs the bpy module")
 
 pytestmark = pytest.mark.blender
 
-OPERATORS = ("generate", "test_bundle", "build_rig", "generate_library", "render_eval")
+OPERATORS = ("generate", "test_bundle", "build_rig", "generate_library", "render_eval",
+             "detect_bone_map", "save_bone_map", "load_bone_map")
 
 
 def _counts() -> dict[str, int]:
@@ -37,6 +40,7 @@ def test_poll_greys_out_without_a_bundle(scene):
 def test_generate_builds_rig_and_keys_runtime_joints(scene, tiny_bundle):
     from exporter.runtime import Generator
     from exporter.scene.rig import world_joints
+    from hmu_core.motion.foot_contact import clean_feet
 
     scene.render.fps = 24  # the model's 20 fps is mapped onto scene time, fps kept
     scene.frame_set(10)
@@ -47,7 +51,7 @@ def test_generate_builds_rig_and_keys_runtime_joints(scene, tiny_bundle):
     assert bpy.ops.hmu.generate() == {"FINISHED"}
     rig = props.target
     assert rig is not None and rig.type == "ARMATURE" and len(rig.data.bones) == 24
-    assert any(child.type == "MESH" for child in rig.children), "no visible stick body"
+    assert any(child.type == "MESH" for child in rig.children), "no visible body"
     action = rig.animation_data.action
     assert action.name == "hmu_a_person_walks_forward_s3"
     assert action["hmu_prompt"] == "a person walks forward" and action["hmu_seed"] == 3
@@ -60,11 +64,13 @@ def test_generate_builds_rig_and_keys_runtime_joints(scene, tiny_bundle):
     frames = 10 + np.arange(motion.num_frames) * 24 / 20
     got = world_joints(rig, frames, scene)
     # The runtime's joints as SMPL rotations (hmu_core.motion's IK, what any rig can carry:
-    # the raw joints of this tiny model stretch their bones), then Blender's Z-up world:
-    # SMPL (x, y, z) -> (x, -z, y). The rig stands on the floor: its root is lifted by the
-    # rest skeleton's lowest joint, which the keyed root location undoes.
-    want = motion.smpl_pose().joints()[..., [0, 2, 1]] * np.array([1.0, -1.0, 1.0])
+    # the raw joints of this tiny model stretch their bones) with planted feet (the clean-up
+    # is on by default), then Blender's Z-up world: SMPL (x, y, z) -> (x, -z, y). The rig
+    # stands on the floor: its root is lifted by the rest skeleton's lowest joint, which the
+    # keyed root location undoes.
+    want = clean_feet(motion).smpl_pose().joints()[..., [0, 2, 1]] * np.array([1.0, -1.0, 1.0])
     assert np.abs(got - want).max() < 0.01
+    assert got[:, [7, 8, 10, 11], 2].min() >= -1e-4, "a foot below the floor"
 
 
 def test_variations_never_overwrite_unless_asked(scene):
@@ -145,6 +151,15 @@ class _Layout:
     def row(self, **_kw):
         return self
 
+    def prop_search(self, data, name, search_data, search_name, **_kw):
+        self.prop(data, name)
+        assert search_name in search_data.bl_rna.properties
+
+    def template_list(self, list_type, _list_id, data, name, active_data, active_name, **_kw):
+        assert hasattr(bpy.types, list_type), list_type
+        self.prop(data, name)
+        self.prop(active_data, active_name)
+
     column = box = row
 
 
@@ -159,6 +174,7 @@ def test_panels_draw_with_existing_properties_and_operators(scene):
                                "hmu.generate_library", "hmu.render_eval",
                                "hmu.generate_library"]
     assert "Ready" in drawn.labels
+    assert not bpy.types.HMU_PT_bone_map.poll(bpy.context)  # no Target, no bone map
     assert any(label.startswith("Model frames: 80 at 20 fps") for label in drawn.labels)
 
 
@@ -191,3 +207,89 @@ def test_trusted_keys_preference_locks_generate_to_signed_bundles(scene, tmp_pat
             bpy.ops.hmu.generate()
     finally:
         prefs.trusted_keys = ""
+
+
+def _mixamo(name: str = "Hero", legs: bool = True):
+    from tests.motion.rig_builders import BUILDERS, build_in_blender
+
+    spec = BUILDERS["mixamo"]()
+    if not legs:
+        spec = type(spec)(spec.name, tuple(b for b in spec.bones if not any(
+            k in b[0] for k in ("Leg", "Foot", "Toe"))), spec.matrix_world)
+    return build_in_blender(spec, name)
+
+
+def test_generate_on_a_mixamo_character(scene):
+    """Fresh scene, a Mixamo-named character picked as Target: the map is shown before the
+    model runs, Generate bakes a new action onto the character, one undo removes it."""
+    from exporter.scene.retarget import world_heads
+
+    hero = _mixamo()
+    props = scene.hmu
+    props.target = hero
+    assert props.bone_map_source == "mixamo" and props.bone_map_for == "Hero"
+    rows = {row.joint: row.bone for row in props.bone_map}
+    assert rows["left_hip"] == "mixamorig:LeftUpLeg" and len(rows) == 22
+    drawn = _Layout()
+    assert bpy.types.HMU_PT_bone_map.poll(bpy.context)
+    bpy.types.HMU_PT_bone_map.draw(type("Panel", (), {"layout": drawn})(), bpy.context)
+    assert "Bone map: Mixamo, 22 of 22 joints" in drawn.labels
+    assert drawn.operators == ["hmu.detect_bone_map", "hmu.load_bone_map", "hmu.save_bone_map"]
+
+    before = _counts()
+    bpy.ops.ed.undo_push(message="before")
+    props.prompt, props.seconds, props.seed = "a person walks forward", 2.0, 1
+    assert bpy.ops.hmu.generate() == {"FINISHED"}
+    assert props.target == hero and len(bpy.data.armatures) == before["armatures"]
+    action = hero.animation_data.action
+    assert action.name == "hmu_a_person_walks_forward_s1"
+    assert json.loads(action["hmu_bone_map"])["pelvis"] == "mixamorig:Hips"
+    assert action["hmu_bone_map_source"] == "mixamo" and action["hmu_foot_cleanup"] is True
+    assert len(action["hmu_bundle_sha256"]) == 64
+    # The character moves: its hips travel and its feet stay above its floor.
+    heads = world_heads(hero, ["mixamorig:Hips", "mixamorig:LeftToeBase",
+                               "mixamorig:RightToeBase"], [1.0, 20.0, 40.0], scene)
+    assert np.linalg.norm(heads[-1, 0] - heads[0, 0]) > 0.05
+    assert heads[:, 1:, 2].min() >= 0.015 - 1e-4  # the toes' rest height: 1.5 cm
+    bpy.ops.ed.undo_push(message="hmu: Generate")
+    bpy.ops.ed.undo()
+    assert _counts() == before
+
+
+def test_unmappable_target_is_refused_before_the_model_runs(scene, tmp_path):
+    props = scene.hmu
+    props.target = _mixamo("Torso", legs=False)
+    drawn = _Layout()
+    bpy.types.HMU_PT_bone_map.draw(type("Panel", (), {"layout": drawn})(), bpy.context)
+    assert any(label.startswith("Generate refuses this target: Torso: the armature cannot be "
+                                "mapped") for label in drawn.labels)
+    assert "left leg: no left_hip, left_knee, left_ankle, left_foot" in drawn.labels
+    # A bundle that cannot load: the map's error comes first, so the model never ran.
+    bpy.context.preferences.addons["blender_addon"].preferences.bundle_path = str(tmp_path)
+    before = _counts()
+    with pytest.raises(RuntimeError, match=r"Torso: the armature cannot be mapped.*left leg"):
+        bpy.ops.hmu.generate()
+    assert _counts() == before
+    assert bpy.context.window_manager.hmu_job.status.startswith("Error: Torso")
+
+
+def test_bone_map_edits_presets_and_off_switch(scene, tmp_path):
+    props = scene.hmu
+    hero = _mixamo()
+    props.target = hero
+    row = next(r for r in props.bone_map if r.joint == "left_collar")
+    row.bone = ""  # the user leaves the clavicle out
+    assert props.bone_map_source == "user"
+    preset = tmp_path / "hero.json"
+    assert bpy.ops.hmu.save_bone_map(filepath=str(preset)) == {"FINISHED"}
+    assert "left_collar" not in json.loads(preset.read_text())["bones"]
+    assert bpy.ops.hmu.detect_bone_map() == {"FINISHED"}
+    assert props.bone_map_source == "mixamo"
+    assert bpy.ops.hmu.load_bone_map(filepath=str(preset)) == {"FINISHED"}
+    assert props.bone_map_source == "preset"
+    props.foot_cleanup = False
+    props.seconds = 2.0
+    assert bpy.ops.hmu.generate() == {"FINISHED"}
+    action = hero.animation_data.action
+    assert action["hmu_foot_cleanup"] is False and action["hmu_bone_map_source"] == "preset"
+    assert "left_collar" not in json.loads(action["hmu_bone_map"])

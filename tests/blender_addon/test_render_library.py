@@ -68,6 +68,20 @@ def test_library_into_actions(scene, tmp_path):
     assert props.target is not None and props.target.animation_data is None
 
 
+def test_library_into_actions_on_a_ue5_character(scene, tmp_path):
+    from tests.motion.rig_builders import BUILDERS, build_in_blender
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a person waves\na person jumps\n", encoding="utf-8")
+    props = scene.hmu
+    props.target = build_in_blender(BUILDERS["ue5"](), "Manny")
+    props.library_prompts, props.seconds, props.seed = str(prompts), 2.0, 0
+    assert bpy.ops.hmu.generate_library() == {"FINISHED"}
+    assert sorted(bpy.data.actions.keys()) == ["hmu_a_person_jumps_s1", "hmu_a_person_waves_s0"]
+    assert all(a["hmu_bone_map_source"] == "ue5" for a in bpy.data.actions)
+    assert props.target.name == "Manny" and len(bpy.data.armatures) == 1  # no rig built
+
+
 def test_library_into_files_resumes(scene, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a person waves | 2\na person bows | 2\n", encoding="utf-8")
@@ -116,10 +130,10 @@ def _npz_model(path: Path) -> Path:
     return path
 
 
-def test_build_rig_with_stick_body_or_smpl_mesh(scene, tmp_path):
+def test_build_rig_with_mannequin_or_smpl_mesh(scene, tmp_path):
     assert bpy.ops.hmu.build_rig() == {"FINISHED"}
-    stick = scene.hmu.target
-    assert [c.name for c in stick.children] == [f"{stick.name}_body"]
+    built = scene.hmu.target
+    assert [c.name for c in built.children] == [f"{built.name}_body"]
     scene.hmu.target = None
     scene.hmu.smpl_model = str(_npz_model(tmp_path / "smpl.npz"))
     assert bpy.ops.hmu.build_rig() == {"FINISHED"}

@@ -130,6 +130,15 @@ def test_library_end_to_end_and_resume(bundle, tmp_path, monkeypatch, capsys, wo
     assert [e["prompt"] for e in index["clips"]][1] == "a person jumps high"
     assert (out / "001_a-person-jumps-high_s42.glb").is_file()
 
+    # Feet are planted by default (recorded per clip); --no-foot-cleanup remakes every clip.
+    assert all(e["foot_cleanup"] is True for e in index["clips"])
+    assert motion.smpl_pose().joints()[:, [7, 8, 10, 11], 1].min() >= -1e-4
+    assert hmu([*argv[:-4], "--formats", "npz", "--seed", "10", "--no-foot-cleanup"],
+               monkeypatch) == 0
+    assert "3 clip(s) generated, 0 skipped" in capsys.readouterr().out
+    index = json.loads((out / "index.json").read_text())
+    assert all(e["foot_cleanup"] is False for e in index["clips"])
+
 
 def test_bad_prompt_file_and_bad_bundle_exit_2(bundle, tmp_path, monkeypatch, capsys):
     prompts = tmp_path / "prompts.txt"
