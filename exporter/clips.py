@@ -442,7 +442,8 @@ def merge_shards(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
                         if isinstance(e, dict) and isinstance(e.get("index"), int)
                         and e["index"] % count == i})
     for spec in specs:
-        if not _is_done(entries.get(spec.index), spec, sha, params.formats, out):
+        if not _is_done(entries.get(spec.index), spec, sha, params.formats, out,
+                        params.foot_cleanup):
             raise ConfigError(f"{source}:{spec.line}: clip {spec.stem} is missing or out of date "
                               f"in shard {spec.index % count}/{count}; rerun that shard, then "
                               f"merge")
