@@ -35,6 +35,7 @@ from hmu_core.data.concepts import resolve_concepts
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
 from hmu_core.eval.toxicity import FamilyJudge, fit_family_judge, load_implicit_prompts
+from hmu_core.models.opt import read_opt
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,10 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, limit: int = 
     for name, value in (("limit", limit), ("repeats", repeats), ("per-kind", per_kind)):
         if value < 1:
             raise ConfigError(f"--{name} must be >= 1, got {value}")
+    codes = int(read_opt(default_model_dir() / "vq" / "opt.txt")["nb_code"])
+    if not 1 <= r < codes:
+        raise ConfigError(f"--r must be in 1..{codes - 1} (the default model's codebook has "
+                          f"{codes} codes), got {r}")
     root = Path(out)
     timings: dict[str, float] = {}
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hmu_core.cli import common
+
 _EPILOG = """examples:
-  hmu export --model runs/set --out bundles/momask
-  hmu export --model checkpoints/t2m/set --text-encoder clip:/path/ViT-B-32.pt --out bundles/t2m
-  hmu export --model runs/set --trans runs/unlearned/uce --out bundles/uce --overwrite
+  hmu export --model runs/set --out runs/bundles/momask
+  hmu export --model checkpoints/t2m/set --text-encoder clip:/path/ViT-B-32.pt \\
+      --out runs/bundles/t2m
+  hmu export --model runs/set --trans runs/unlearned/uce --out runs/bundles/uce --overwrite
 
 --model DIR is a model set (as for `hmu generate`): DIR/vq/, DIR/trans/ (MoMask) or DIR/bamm/
 (BAMM), optionally DIR/res/ and DIR/length_estimator/, or DIR/hmu.json naming them. --trans
@@ -42,7 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="base transformer directory overriding the model set's")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing, non-empty BUNDLE directory")
+                   help="replace an existing BUNDLE directory that hmu wrote (never anything "
+                   "else)")
     p.set_defaults(run=run)
 
 
@@ -52,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     from exporter.export import export_bundle
 
+    common.check_out_dir(args.out, args.overwrite)
     out = export_bundle(args.model, args.out, text_encoder=args.text_encoder, trans=args.trans,
                         opset=args.opset, overwrite=args.overwrite)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
