@@ -193,7 +193,11 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(target.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp",
+                                    dir=target.parent))
+    except OSError as exc:
+        raise _naming(exc, target.parent, target) from exc
     os.chmod(tmp, 0o777 & ~_current_umask())  # mkdtemp creates 0700 directories
     try:
         yield tmp
