@@ -56,10 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except HmuError as error:
-        print(f"hmu: error: {error}", file=sys.stderr)
+        print(f"hmu: error: {common.one_line(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:  # the disk, not hmu: read-only, full, a file where a dir must be
-        print(f"hmu: error: {common.os_error_line(error)}", file=sys.stderr)
+        print(f"hmu: error: {common.one_line(common.os_error_line(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hmu: interrupted", file=sys.stderr)
