@@ -173,6 +173,16 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     write_bytes(path, buffer.getvalue())
 
 
+def scratch_dir(parent: str | os.PathLike, name: str) -> Path:
+    """A new scratch directory ``parent/.NAME.hmu-PID-XXXX.tmp`` (the caller removes it) after
+    sweeping what killed runs left in ``parent``: a ``kill -9`` cannot leave it forever."""
+    root = Path(parent)
+    root.mkdir(parents=True, exist_ok=True)
+    sweep_stale(root)
+    return Path(tempfile.mkdtemp(prefix=f".{name}.hmu-{os.getpid()}-", suffix=".tmp",
+                                 dir=root))
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary directory beside ``path`` that becomes ``path`` on clean exit.

@@ -149,3 +149,11 @@ def test_os_errors_name_the_target_and_leave_nothing(tmp_path, monkeypatch, errn
         (tmp / "x").write_text("x")
     assert info.value.filename == str(tmp_path / "d")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scratch_dir_carries_the_pid_and_sweeps(tmp_path):
+    stale = tmp_path / f".train.hmu-{_dead_pid()}-old.tmp"
+    (stale / "trans").mkdir(parents=True)
+    scratch = atomic.scratch_dir(tmp_path, "train")
+    assert scratch.is_dir() and scratch.name.startswith(f".train.hmu-{os.getpid()}-")
+    assert [p.name for p in tmp_path.iterdir()] == [scratch.name]

@@ -456,3 +456,14 @@ def test_stale_temporary_files_beside_a_generate_output_are_swept(tmp_path, caps
                    tmp_path / "clip.bvh"], capsys)
     assert code == 2
     assert listing(tmp_path) == []
+
+
+def test_clips_prompt_file_with_a_bom(tmp_path):
+    """Windows editors start UTF-8 files with a BOM: it must not become part of the prompt
+    recorded in index.json."""
+    from exporter.clips import read_prompts
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes("a person waves | 3\n".encode("utf-8-sig"))
+    (spec,) = read_prompts(prompts, seconds=4.0, seed=0)
+    assert spec.prompt == "a person waves" and spec.seconds == 3.0
