@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
 from pathlib import Path
 
 import pytest
@@ -95,13 +96,13 @@ _TINY_EXTRA = {
     ("unlearn", "lcr"): ["--repeats", "1", "--no-progress"],
     ("unlearn", "finetune"): ["--max-iters", "1", "--no-progress"],
     ("unlearn", "retrain"): ["--max-iters", "1", "--no-progress"],
-    ("eval",): ["--repeats", "1", "--mm-captions", "0", "--batch-size", "2", "--no-progress"],
-    ("benchmark",): ["--repeats", "1", "--mm-captions", "0", "--single-batch-size", "2",
-                     "--no-progress"],
+    ("eval",): ["--repeats", "1", "--mm-captions", "0", "--batch-size", "3", "--no-progress"],
+    ("benchmark",): ["--repeats", "1", "--mm-captions", "0", "--batch-size", "3",
+                     "--single-batch-size", "3", "--no-progress"],
     ("generate",): ["--no-progress"],
     ("clips",): ["--no-progress"],
 }
-_TINY_VALUES = {"small": "tiny", "--epochs": "1"}
+_TINY_VALUES = {"--size": "tiny", "--epochs": "1"}
 
 
 def tiny(argv: list[str]) -> list[str]:
@@ -109,11 +110,7 @@ def tiny(argv: list[str]) -> list[str]:
     out = []
     for i, arg in enumerate(argv):
         prev = argv[i - 1] if i else ""
-        if prev == "--size" and arg in _TINY_VALUES:
-            arg = _TINY_VALUES[arg]
-        elif prev in _TINY_VALUES:
-            arg = _TINY_VALUES[prev]
-        out.append(arg)
+        out.append(_TINY_VALUES.get(prev, arg))
     if argv[0] == "benchmark":  # one r value, no other LCR sets
         start = out.index("--r-sweep") + 1
         end = next((j for j in range(start, len(out)) if out[j].startswith("-")), len(out))
@@ -135,8 +132,11 @@ def test_readme_walkthrough_runs_at_tiny_size(tmp_path, monkeypatch, capsys):
     for argv in COMMANDS:
         if "fbx" in (_flag(argv, "--formats") or ""):
             pytest.importorskip("bpy", reason="the README's clips line asks for FBX/GLB")
+        started = time.perf_counter()
         code = cli_main.main(tiny(argv))
         captured = capsys.readouterr()
+        with capsys.disabled():
+            print(f"{time.perf_counter() - started:6.1f} s  hmu {shlex.join(tiny(argv))}")
         assert code == 0, f"hmu {shlex.join(tiny(argv))}: exit {code}: {captured.err[-2000:]}"
     assert sorted(p.name for p in work.iterdir()) == ["examples", "runs"]
     assert (work / "runs" / "library" / "index.json").is_file()

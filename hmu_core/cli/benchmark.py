@@ -46,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--singles", nargs="*", default=[], metavar="CONCEPT",
                    help="single concepts for Table 4, e.g. kick uppercut")
     p.add_argument("--single-r", type=int, default=16, help="r of the single-concept LCR (16)")
+    p.add_argument("--batch-size", type=common.positive_int, default=32, metavar="N",
+                   help="batch = R-precision pool of the method and r tables (default: 32, as "
+                   "the official protocol; smaller only for small synthetic sets)")
     p.add_argument("--single-batch-size", type=int, metavar="N",
                    help="batch / R-precision pool for single concepts whose test subset has "
                    "fewer than 32 clips (default: the protocol's 32)")
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     common.data_dir(args)
     common.check_out_dir(args.out, None)
     device = common.torch_device(args.device)
-    protocol = ProtocolParams(repeats=args.repeats, seed=args.seed,
+    protocol = ProtocolParams(repeats=args.repeats, seed=args.seed, batch_size=args.batch_size,
                               mm_captions=args.mm_captions, mm_generations=args.mm_generations,
                               mm_times=min(10, max(1, args.mm_generations - 1)))
     retain = None if args.retain_repeats is None else replace(protocol,
