@@ -226,7 +226,7 @@ def check_out_dir(path: Path, overwrite: bool | None, flag: str = "--out") -> No
 @contextlib.contextmanager
 def removed_on_failure(path: Path) -> Iterator[None]:
     """Remove what the block created at ``path`` (and the parents it made) if it fails, so a
-    failed or interrupted run leaves no empty or half-written directory; an ``path`` that
+    failed or interrupted run leaves no empty or half-written directory; a ``path`` that
     existed before is left as it is."""
     created = None
     for candidate in (path, *path.parents):
