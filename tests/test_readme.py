@@ -58,21 +58,21 @@ def _flag(argv: list[str], name: str) -> str | None:
     return argv[argv.index(name) + 1] if name in argv else None
 
 
-def test_readme_paths_stay_in_runs_and_model_sets_are_made_first():
+def test_readme_paths_stay_in_runs_and_inputs_are_made_first():
     """Following the README leaves nothing untracked outside the ignored runs/, and every
-    --model (or --models NAME=DIR) is a directory an earlier README command wrote."""
+    input under runs/ (--model, --data, --vq, --bundle, --models NAME=DIR, ...) is a directory
+    an earlier README command wrote."""
     assert "runs/" in (ROOT / ".gitignore").read_text(encoding="utf-8").split()
     made: set[str] = set()
     for argv in COMMANDS:
         out = _flag(argv, "--out")
         if out is not None:
             assert out.startswith("runs/"), f"hmu {shlex.join(argv)} writes outside runs/"
-        used = [_flag(argv, "--model")] if "--model" in argv else []
-        if "--models" in argv:
-            used += [a.split("=", 1)[1] for a in argv[argv.index("--models") + 1:]
-                     if "=" in a and not a.startswith("-")]
-        for model in used:
-            assert model in made, f"hmu {shlex.join(argv)}: no README command makes {model}"
+        inputs = [a.split("=", 1)[-1] for i, a in enumerate(argv)
+                  if argv[i - 1] != "--out" and a.split("=", 1)[-1].startswith("runs/")]
+        for path in inputs:
+            assert any(path == m or path.startswith(m + "/") for m in made), \
+                f"hmu {shlex.join(argv)}: no earlier README command makes {path}"
         if out is not None:
             made.add(out.rstrip("/"))
     assert "runs/set" in made
