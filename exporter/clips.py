@@ -222,7 +222,7 @@ def read_prompts(path: str | Path, *, seconds: float = 4.0, seed: int = 0) -> li
     """Read and parse a prompt file (see :func:`parse_prompts`)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not text
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad) is not prompt text
     except FileNotFoundError:
         raise ConfigError(f"prompt file {path} not found") from None
     except UnicodeDecodeError as exc:

@@ -35,6 +35,7 @@ from hmu_core.data.concepts import resolve_concepts
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
 from hmu_core.eval.toxicity import FamilyJudge, fit_family_judge, load_implicit_prompts
+from hmu_core.models.opt import read_opt
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +233,14 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
             raise ConfigError(f"--{name} must be >= 1, got {value}")
     if seeds < 2:
         raise ConfigError(f"--seeds must be >= 2 (a confidence interval needs two), got {seeds}")
-    parse_layer_r(suppress_r, 64)  # the spec's syntax, checked before any work
+    vq_opt = read_opt(default_model_dir() / "vq" / "opt.txt")
+    codes, layers = int(vq_opt["nb_code"]), int(vq_opt["num_quantizers"])
+    if not 1 <= r < codes:
+        raise ConfigError(f"--r must be in 1..{codes - 1} (the default model's codebook has "
+                          f"{codes} codes), got {r}")
+    if max(parse_layer_r(suppress_r, layers).values()) >= codes:
+        raise ConfigError(f"--suppress-r {suppress_r}: each layer's r must be below the "
+                          f"codebook size {codes}")
     root = Path(out)
     timings: dict[str, float] = {}
 

@@ -11,6 +11,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from hmu_core.cli import common
+
 _EPILOG = """examples:
   hmu benchmark --data data/synth-small --evaluator runs/evaluator --concept violence_motionx \\
       --models original=runs/set dr=runs/dr ft=runs/ft uce=runs/uce rece=runs/rece lcr=runs/lcr \\
@@ -34,19 +36,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Evaluate model sets on the forget and retain test subsets "
                        "and write the paper's tables (methods, r ablation, single concepts).",
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, required=True, help="dataset (HumanML3D layout)")
+    common.add_data(p, "dataset (HumanML3D layout)")
     p.add_argument("--evaluator", type=Path, required=True, help="evaluator directory")
     p.add_argument("--glove", type=Path, help="word vectors (default: beside the evaluator)")
     p.add_argument("--models", nargs="+", required=True, metavar="NAME=DIR",
                    help="model sets in table order; 'original' is the unedited one")
     p.add_argument("--trans", type=Path, metavar="DIR",
                    help="base transformer for every set (e.g. a BAMM directory)")
-    p.add_argument("--concept", nargs="+", default=["violence"], help="concept(s) (violence)")
+    common.add_concept(p, "concept(s) (default: violence)")
     p.add_argument("--r-sweep", nargs="*", type=int, default=[], metavar="R",
                    help="LCR r values for Table 3, e.g. 4 8 16 32")
     p.add_argument("--singles", nargs="*", default=[], metavar="CONCEPT",
                    help="single concepts for Table 4, e.g. kick uppercut")
     p.add_argument("--single-r", type=int, default=16, help="r of the single-concept LCR (16)")
+    p.add_argument("--batch-size", type=common.positive_int, default=32, metavar="N",
+                   help="batch = R-precision pool of the method and r tables (default: 32, as "
+                   "the official protocol; smaller only for small synthetic sets)")
     p.add_argument("--single-batch-size", type=int, metavar="N",
                    help="batch / R-precision pool for single concepts whose test subset has "
                    "fewer than 32 clips (default: the protocol's 32)")
@@ -56,12 +61,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mm-captions", type=int, default=96,
                    help="MultiModality captions (default 96; 0 skips it)")
     p.add_argument("--mm-generations", type=int, default=30, help="MultiModality generations")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--seed", type=common.seed, default=0, help="random seed (default: 0)")
+    common.add_device(p)
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--shard", metavar="I/N",
                    help="run only shard I of N of the rows (then run without it for the tables)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    common.add_no_progress(p)
     p.set_defaults(run=run)
 
 
@@ -75,7 +80,10 @@ def run(args: argparse.Namespace) -> int:
     from hmu_core.eval.protocol import ProtocolParams
     from hmu_core.shard import Shard
 
-    protocol = ProtocolParams(repeats=args.repeats, seed=args.seed,
+    common.data_dir(args)
+    common.check_out_dir(args.out, None)
+    device = common.torch_device(args.device)
+    protocol = ProtocolParams(repeats=args.repeats, seed=args.seed, batch_size=args.batch_size,
                               mm_captions=args.mm_captions, mm_generations=args.mm_generations,
                               mm_times=min(10, max(1, args.mm_generations - 1)))
     retain = None if args.retain_repeats is None else replace(protocol,
@@ -85,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                          r_sweep=tuple(args.r_sweep), singles=tuple(args.singles),
                          single_r=args.single_r, protocol=protocol, retain_protocol=retain,
                          single_batch_size=args.single_batch_size,
-                         trans=args.trans, glove_dir=args.glove, device=args.device)
+                         trans=args.trans, glove_dir=args.glove, device=device)
 
     bar = tqdm(unit="batch", desc="benchmark", disable=args.no_progress)
 

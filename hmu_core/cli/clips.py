@@ -8,14 +8,20 @@ imported inside ``run``, so ``hmu clips --help`` is fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 
+from hmu_core.cli import common
+
 _EPILOG = """examples:
-  hmu clips prompts.txt --bundle bundles/safe --out library/
-  hmu clips prompts.txt --bundle bundles/safe --out library/ --formats bvh,npz --seconds 6
-  hmu clips prompts.txt --bundle bundles/safe --out library/ --device cuda --seed 100
-  hmu clips prompts.txt --bundle bundles/safe --out library/ --shard $SLURM_ARRAY_TASK_ID/8
-  hmu clips prompts.txt --bundle bundles/safe --out library/ --merge
+  hmu clips examples/prompts.txt --bundle runs/bundles/lcr --out runs/library
+  hmu clips examples/prompts.txt --bundle runs/bundles/lcr --out runs/library \\
+      --formats bvh,npz --seconds 6
+  hmu clips examples/prompts.txt --bundle runs/bundles/lcr --out runs/library --device cuda
+  hmu clips examples/prompts.txt --bundle runs/bundles/lcr --out runs/library \\
+      --shard $SLURM_ARRAY_TASK_ID/8
+  hmu clips examples/prompts.txt --bundle runs/bundles/lcr --out runs/library --merge
 
 PROMPTS is a UTF-8 text file, one clip per line: 'prompt text[ | seconds[ | seed]]'.
 Lines starting with '#' and blank lines are skipped. An empty or missing seconds field uses
@@ -30,8 +36,9 @@ Lines starting with '#' and blank lines are skipped. An empty or missing seconds
 Each clip gets OUT/{i:03d}_{slug}_s{seed}.{format} and an entry in OUT/index.json (prompt,
 seed, seconds, frames, fps, files, bundle sha256, unlearning record). Every file is written
 atomically and the index after each clip; running the same command again skips finished clips
-and remakes only those whose line, seed, bundle or files changed. fbx and glb need Blender's
-Python module (bpy); bvh and npz do not.
+and remakes only those whose line, seed, bundle or files changed; Ctrl-C finishes the clip
+in progress, then stops (exit code 130; run the command again to resume). fbx and glb need
+Blender's Python module (bpy); bvh and npz do not.
 
 Many machines: --shard I/N (0 <= I < N, e.g. a SLURM array or Kubernetes indexed Job index)
 makes only clips i with i mod N == I and indexes them in OUT/index.shard-I-of-N.json; the
@@ -55,11 +62,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output directory (created if missing)")
     p.add_argument("--formats", default="bvh,npz,fbx,glb",
                    help="comma-separated subset of bvh,npz,fbx,glb (default: all four)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                   help="onnxruntime device (default: auto, CUDA when it really works)")
-    p.add_argument("--seconds", type=float, default=4.0,
+    common.add_device(p, "onnxruntime")
+    p.add_argument("--seconds", type=common.duration, default=4.0,
                    help="duration of lines without one (default: 4)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=common.seed, default=0,
                    help="line i without a seed uses SEED + i (default: 0)")
     split = p.add_mutually_exclusive_group()
     split.add_argument("--shard", metavar="I/N",
@@ -72,6 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-foot-cleanup", dest="foot_cleanup", action="store_false",
                    help="keep the model's feet as generated (default: plant them: no sliding "
                         "in contact, nothing below the floor)")
+    common.add_no_progress(p)
     p.set_defaults(run=run)
 
 
@@ -82,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from exporter.clips import ClipsParams, make_clips, merge_shards, parse_formats, read_prompts
     from hmu_core.shard import Shard
 
-    params = ClipsParams(formats=parse_formats(args.formats), device=args.device,
+    params = ClipsParams(formats=parse_formats(args.formats),
+                         device=common.onnxruntime_device(args.device),
                          seconds=args.seconds, seed=args.seed,
                          trusted_keys=tuple(str(k) for k in args.trusted_keys),
                          foot_cleanup=args.foot_cleanup)
@@ -92,10 +100,22 @@ def run(args: argparse.Namespace) -> int:
         index = merge_shards(specs, args.bundle, args.out, params, source=str(args.prompts))
         print(f"{args.out}: {len(specs)} clip(s) merged; index {index}")
         return 0
+    for spec in specs:
+        common.check_duration(spec.seconds, f"{args.prompts}:{spec.line}: seconds")
+    common.check_out_dir(args.out, None)
     total = sum(1 for s in specs if shard is None or shard.owns(s.index))
-    with tqdm(total=total, desc="clips", unit="clip") as bar:
+    # Shards share one output directory: a failing shard must not remove the others' clips.
+    cleanup = common.removed_on_failure(args.out) if shard is None else contextlib.nullcontext()
+    with cleanup, common.deferred_interrupt() as interrupted, \
+            tqdm(total=total, desc="clips", unit="clip",
+                 disable=True if args.no_progress else None) as bar:
         report = make_clips(specs, args.bundle, args.out, params, source=str(args.prompts),
-                            progress=lambda spec, status: bar.update(), shard=shard)
-    print(f"{args.out}: {len(report.generated)} clip(s) generated, {len(report.skipped)} "
-          f"skipped ({report.seconds:.1f} s); index {report.index_path}")
+                            progress=lambda spec, status: bar.update(),
+                            should_stop=interrupted, shard=shard)
+    done = f"{len(report.generated)} clip(s) generated, {len(report.skipped)} skipped"
+    if report.stopped:
+        print(f"hmu: interrupted: {args.out}: {done}; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    print(f"{args.out}: {done} ({report.seconds:.1f} s); index {report.index_path}")
     return 0

@@ -12,10 +12,11 @@ import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
+from hmu_core.cli import common
+
 _CONCEPT_HELP = (
-    "built-in concept names and/or TOML/JSON concept files (default: violence). Built-ins:"
-    " violence, kick, punch, punch_jab_box_hit_beat, weapons, martial_arts, violence_motionx,"
-    " gun_shoot, jump_leap_hop, crawl_creep_slide, zombie, duck_squat, throw"
+    "built-in concept names and/or TOML/JSON concept files (default: violence; 'hmu concepts'"
+    " lists the built-ins with their keywords)"
 )
 _MODE_HELP = (
     "official: case-sensitive substring over whole caption lines, as the official HMU scripts"
@@ -24,19 +25,20 @@ _MODE_HELP = (
 )
 
 _SPLIT_EPILOG = """examples:
-  hmu data split data/HumanML3D --concepts violence --splits train_val test
-  hmu data split data/HumanML3D --concepts kick punch_jab_box_hit_beat --union-name violence
-  hmu data split data/motionx --concepts violence_motionx --mode word --out splits/
-  hmu data split data/HumanML3D --concepts my_concepts.toml --min-occurrences 2
+  hmu data split --data data/HumanML3D --concept violence --splits train_val test
+  hmu data split --data data/HumanML3D --concept kick punch_jab_box_hit_beat --union-name violence
+  hmu data split --data data/motionx --concept violence_motionx --mode word --out splits/
+  hmu data split --data data/HumanML3D --concept my_concepts.toml --min-occurrences 2
 
 writes OUT/<split>-w-<concept>.txt (forget) and OUT/<split>-wo-<concept>.txt (retain), the
-official kw_splits names, plus OUT/split_summary.json. OUT defaults to DATA_DIR/kw_splits.
+official kw_splits names, plus OUT/split_summary.json. OUT defaults to DATA/kw_splits.
+The older positional form (hmu data split DATA ...) still works; --concepts = --concept.
 """
 
 _STATS_EPILOG = """examples:
-  hmu data stats data/HumanML3D --split all --out stats/official
-  hmu data stats data/HumanML3D --mode word --compare-modes --out stats/word
-  hmu data stats data/synth --concepts violence kick punch --out stats/synth
+  hmu data stats --data data/HumanML3D --split all --out stats/official
+  hmu data stats --data data/HumanML3D --mode word --compare-modes --out stats/word
+  hmu data stats --data data/synth --concept violence kick punch --out stats/synth
 
 writes OUT/stats.json (per concept and per keyword: matching ids, ids considered, share; over
 all ids and over originals only) and, per concept, OUT/<concept>_pie.png and
@@ -53,24 +55,26 @@ writes OUT/texts/<id>.txt and the split files found beside the corpus, atomicall
 """
 
 
-def _progress(description: str):
-    """A tqdm wrapper for id loops (stderr, disabled when not a terminal)."""
+def _progress(description: str, hidden: bool):
+    """A tqdm wrapper for id loops (stderr, disabled when not a terminal or ``hidden``)."""
     from tqdm import tqdm
 
     def wrap(items: Iterable[str]) -> Iterable[str]:
-        return tqdm(items, desc=description, unit="id", leave=False, disable=None)
+        return tqdm(items, desc=description, unit="id", leave=False,
+                    disable=True if hidden else None)
 
     return wrap
 
 
-def _add_concept_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--concepts", nargs="+", default=["violence"], metavar="NAME|FILE",
-                        help=_CONCEPT_HELP)
+def _add_common_args(parser: argparse.ArgumentParser) -> None:
+    common.add_data(parser, "HumanML3D-layout directory", positional=True)
+    common.add_concept(parser, _CONCEPT_HELP)
     parser.add_argument("--mode", choices=["official", "word"], default="official",
                         help=_MODE_HELP)
     parser.add_argument("--min-occurrences", type=int, default=None, metavar="N",
                         help="caption lines that must match for an id to be toxic (overrides"
                         " each concept's own value; official default 1)")
+    common.add_no_progress(parser)
 
 
 def _captions_only_note(dataset) -> None:
@@ -85,14 +89,17 @@ def run_split(args: argparse.Namespace) -> int:
     from hmu_core.data.humanml3d import HumanML3D
     from hmu_core.data.splits import write_concept_splits
 
-    dataset = HumanML3D(args.data_dir)
+    data = common.data_dir(args)
+    out = Path(args.out) if args.out else data / "kw_splits"
+    common.check_out_dir(out, None)
+    concepts = resolve_concepts(args.concept)
+    dataset = HumanML3D(data)
     _captions_only_note(dataset)
-    concepts = resolve_concepts(args.concepts)
-    out = Path(args.out) if args.out else dataset.root / "kw_splits"
-    results = write_concept_splits(
-        dataset, args.splits, concepts, args.mode, out, args.min_occurrences,
-        union_name=args.union_name, progress=_progress("reading captions"),
-    )
+    with common.removed_on_failure(out):
+        results = write_concept_splits(
+            dataset, args.splits, concepts, args.mode, out, args.min_occurrences,
+            union_name=args.union_name,
+            progress=_progress("reading captions", args.no_progress))
     for result in results:
         for name, n_forget in result.forget.items():
             total = n_forget + result.retain[name]
@@ -111,15 +118,19 @@ def run_stats(args: argparse.Namespace) -> int:
     from hmu_core.data.humanml3d import HumanML3D
     from hmu_core.data.stats import dataset_stats, write_stats
 
-    dataset = HumanML3D(args.data_dir)
+    data = common.data_dir(args)
+    common.check_out_dir(args.out, None)
+    concepts = resolve_concepts(args.concept)
+    dataset = HumanML3D(data)
     _captions_only_note(dataset)
-    concepts = resolve_concepts(args.concepts)
     stats = dataset_stats(
         dataset, args.split, concepts, args.mode, args.min_occurrences,
-        compare_modes=args.compare_modes, progress=_progress("reading captions"),
+        compare_modes=args.compare_modes,
+        progress=_progress("reading captions", args.no_progress),
     )
     title = args.title or f"{dataset.root.name} {args.split} ({args.mode} mode)"
-    written = write_stats(args.out, stats, figures=not args.no_figures, title=title)
+    with common.removed_on_failure(args.out):
+        written = write_stats(args.out, stats, figures=not args.no_figures, title=title)
     for subset in ("all", "originals"):
         block = stats[subset]
         considered = block["toxic_any"]["considered"]
@@ -141,6 +152,7 @@ def run_import(args: argparse.Namespace) -> int:
     """``hmu data import-captions``: captions-only dataset from a .jsonl.gz corpus."""
     from hmu_core.data.captions_import import import_captions
 
+    common.check_out_dir(args.out, args.overwrite)
     result = import_captions(
         args.corpus, args.out, checksums=args.checksums, splits_dir=args.splits_from,
         verify=not args.no_verify, overwrite=args.overwrite,
@@ -163,13 +175,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         " matching concept keywords against its captions.",
         epilog=_SPLIT_EPILOG, formatter_class=fmt,
     )
-    split.add_argument("data_dir", metavar="DATA_DIR", help="HumanML3D-layout directory")
-    _add_concept_args(split)
+    _add_common_args(split)
     split.add_argument("--splits", nargs="+", default=["train_val", "test"], metavar="SPLIT",
                        help="split files to divide (default: train_val test)")
     split.add_argument("--union-name", default="union",
                        help="name of the union set when several concepts are given")
-    split.add_argument("--out", default=None, help="output folder (default DATA_DIR/kw_splits)")
+    split.add_argument("--out", type=Path, default=None,
+                       help="output folder (default DATA/kw_splits)")
     split.set_defaults(run=run_split)
 
     stats = sub.add_parser(
@@ -178,10 +190,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         " paper's Figure 2 (pie of the toxic share, bars per keyword).",
         epilog=_STATS_EPILOG, formatter_class=fmt,
     )
-    stats.add_argument("data_dir", metavar="DATA_DIR", help="HumanML3D-layout directory")
-    _add_concept_args(stats)
+    _add_common_args(stats)
     stats.add_argument("--split", default="all", help="split file to count (default: all)")
-    stats.add_argument("--out", required=True, help="output folder for stats.json and PNGs")
+    stats.add_argument("--out", type=Path, required=True,
+                       help="output folder for stats.json and PNGs")
     stats.add_argument("--compare-modes", action="store_true",
                        help="also record, per keyword, the ids only one mode matches, with"
                        " sample captions")
@@ -196,11 +208,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=_IMPORT_EPILOG, formatter_class=fmt,
     )
     imp.add_argument("corpus", metavar="FILE.jsonl.gz", help="the caption corpus")
-    imp.add_argument("--out", required=True, help="directory to create")
+    imp.add_argument("--out", type=Path, required=True, help="directory to create")
     imp.add_argument("--checksums", default=None,
                      help="JSON with sha256_gz (default: the .json beside the corpus)")
     imp.add_argument("--splits-from", default=None, metavar="DIR",
                      help="folder with all.txt, train.txt, ... (default: the corpus's folder)")
     imp.add_argument("--no-verify", action="store_true", help="skip the checksum check")
-    imp.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    imp.add_argument("--overwrite", action="store_true",
+                     help="replace an existing --out that hmu wrote (never anything else)")
     imp.set_defaults(run=run_import)

@@ -10,12 +10,13 @@ import argparse
 import os
 from pathlib import Path
 
+from hmu_core.cli import common
 from hmu_core.errors import ConfigError
 
 _EPILOG = """examples:
-  hmu data synth --size tiny --seed 0 --out data/synth_tiny
-  hmu data synth --size small --seed 1 --out data/synth --toxic-share 0.08
-  hmu data synth --size full --seed 0 --out data/synth_full --overwrite --workers 8
+  hmu data synth --size tiny --seed 0 --out runs/data/synth-tiny
+  hmu data synth --size small --seed 1 --out runs/data/synth --toxic-share 0.08
+  hmu data synth --size full --seed 0 --out runs/data/synth-full --overwrite --workers 8
 
 writes OUT/new_joint_vecs/*.npy (T-1, 263), OUT/new_joints/*.npy (T-1, 22, 3), OUT/texts/*.txt,
 Mean.npy, Std.npy, train/val/test/train_val/all.txt, synth_meta.json, clips.jsonl (labels and
@@ -39,15 +40,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", choices=("tiny", "small", "full"), default="tiny",
                         help="tiny (~200 clips), small (~3,000) or full (~20,000); "
                         "default: tiny")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--seed", type=common.seed, default=0,
+                        help="random seed, 0..2**32-1 (default: 0)")
     parser.add_argument("--out", type=Path, required=True, help="directory to create")
     parser.add_argument("--toxic-share", type=float, default=0.08,
                         help="share of clips with a toxic action (default: 0.08, as HumanML3D)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace OUT if it already exists")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="replace OUT if hmu wrote it (never anything else)")
+    parser.add_argument("--workers", type=common.positive_int,
+                        default=min(2, os.cpu_count() or 1),
                         help="processes generating clips in parallel; the files do not depend "
                         "on it (default: 2, or 1 on a single core)")
+    common.add_no_progress(parser)
     parser.set_defaults(run=run)
 
 
@@ -60,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.toxic_share <= 1.0:
         raise ConfigError(f"--toxic-share {args.toxic_share} is outside [0, 1]")
-    with tqdm(total=SIZES[args.size], unit="clip", desc="synth", leave=False) as bar:
+    common.check_out_dir(args.out, args.overwrite)
+    with tqdm(total=SIZES[args.size], unit="clip", desc="synth", leave=False,
+              disable=True if args.no_progress else None) as bar:
         summary = write_synthetic_dataset(args.out, args.size, args.seed, args.toxic_share,
                                           overwrite=args.overwrite, progress=bar.update,
                                           workers=args.workers)

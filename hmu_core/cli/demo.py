@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hmu_core.cli import common
+
 _EPILOG = """examples:
   hmu demo                      # everything under runs/demo (about 5 min the first time)
-  hmu demo --out /tmp/demo --size tiny --limit 20
+  hmu demo --out runs/demo-tiny --size tiny --limit 20
 
 Uses the embedded default model (the synthetic benchmark's tiny MoMask), makes the synthetic
 'small' set if missing, unlearns the violence concept twice (LCR, the paper's method, and code
@@ -31,20 +33,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output directory (default: runs/demo)")
     p.add_argument("--size", choices=("tiny", "small", "full"), default="small",
                    help="synthetic dataset size (default: small, the default model's own)")
-    p.add_argument("--r", type=int, default=16, help="LCR codes to remove (default: 16)")
+    p.add_argument("--r", type=common.positive_int, default=16,
+                   help="LCR codes to remove (default: 16)")
     p.add_argument("--suppress-r", default="32", metavar="R|Q:R,...",
                    help="suppression codes per layer, as `hmu unlearn suppress --r` "
                    "(default: 32)")
-    p.add_argument("--limit", type=int, default=60,
+    p.add_argument("--limit", type=common.positive_int, default=60,
                    help="retain test clips to judge; every forget caption line is judged "
                    "(default: 60)")
     p.add_argument("--seeds", type=int, default=3,
                    help="seeds per prompt, for mean ± 95 %% CI (default: 3)")
-    p.add_argument("--repeats", type=int, default=20,
+    p.add_argument("--repeats", type=common.positive_int, default=20,
                    help="LCR: random crops per caption entry when counting codes (default: 20)")
-    p.add_argument("--per-kind", type=int, default=3,
+    p.add_argument("--per-kind", type=common.positive_int, default=3,
                    help="explicit, implicit and safe prompts to render (default: 3 each)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    common.add_no_progress(p)
     p.set_defaults(run=run)
 
 
@@ -52,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo and print where the report is."""
     from hmu_core.cli.unlearn import progress_bar
     from hmu_core.demo import run_demo
+
+    common.check_out_dir(args.out, None)
 
     def step(message: str) -> None:
         print(f"hmu demo: {message}", flush=True)

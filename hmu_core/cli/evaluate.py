@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hmu_core.cli import common
 from hmu_core.errors import ConfigError
 
 _EPILOG = """examples:
@@ -46,11 +47,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for part in ("vq", "trans", "res"):
         p.add_argument(f"--{part}", type=Path, metavar="DIR",
                        help=f"{part} model directory (overrides --model's)")
-    p.add_argument("--data", type=Path, required=True, help="dataset (HumanML3D layout)")
+    common.add_data(p, "dataset (HumanML3D layout)")
     p.add_argument("--split", choices=("forget", "retain"), required=True,
                    help="which test clips: those matching the concepts, or the others")
-    p.add_argument("--concept", action="append", metavar="NAME",
-                   help="concept name or concept file (repeatable; default: violence)")
+    common.add_concept(p, "concept name(s) or concept files (repeatable; default: violence)")
     p.add_argument("--mode", choices=("official", "word"), default="official",
                    help="keyword matching (default: official)")
     p.add_argument("--evaluator", type=Path, metavar="DIR",
@@ -73,10 +73,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="implicit prompts: text file (one a line) or JSON family -> prompts")
     p.add_argument("--no-measures", action="store_true",
                    help="only the protocol's metrics (no classifiers, NCS, attacks)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--seed", type=common.seed, default=0, help="random seed (default: 0)")
+    common.add_device(p)
     p.add_argument("--out", type=Path, required=True, help="directory for eval.json, eval.md")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    common.add_no_progress(p)
     p.set_defaults(run=run)
 
 
@@ -86,10 +86,8 @@ def _request(args: argparse.Namespace):
 
     if args.model is None and (args.vq is None or args.trans is None):
         raise ConfigError("give --model DIR (a model set) or both --vq and --trans")
-    if not args.data.is_dir():
-        raise ConfigError(f"--data {args.data} is not a directory")
-    if args.out.exists() and not args.out.is_dir():
-        raise ConfigError(f"--out {args.out} exists and is not a directory")
+    common.data_dir(args)
+    common.check_out_dir(args.out, None)
     evaluator = args.evaluator if args.evaluator is not None else args.data / "evaluator"
     params = ProtocolParams(repeats=args.repeats, batch_size=args.batch_size,
                             mm_captions=args.mm_captions, mm_generations=args.mm_generations,
@@ -98,10 +96,11 @@ def _request(args: argparse.Namespace):
     parts = tuple((k, str(getattr(args, k))) for k in ("vq", "trans", "res")
                   if getattr(args, k) is not None)
     return EvalRequest(model_dir=args.model, data_dir=args.data, split=args.split,
-                       evaluator_dir=evaluator, concepts=tuple(args.concept or ["violence"]),
+                       evaluator_dir=evaluator, concepts=tuple(args.concept),
                        glove_dir=args.glove, parts=parts, text_encoder=args.text_encoder,
                        mode=args.mode, protocol=params, measures=not args.no_measures,
-                       ncs_k=tuple(args.ncs_k), implicit=args.implicit, device=args.device)
+                       ncs_k=tuple(args.ncs_k), implicit=args.implicit,
+                       device=common.torch_device(args.device))
 
 
 def run(args: argparse.Namespace) -> int:

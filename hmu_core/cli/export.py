@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hmu_core.cli import common
+
 _EPILOG = """examples:
-  hmu export --model runs/set --out bundles/momask
-  hmu export --model checkpoints/t2m/set --text-encoder clip:/path/ViT-B-32.pt --out bundles/t2m
-  hmu export --model runs/set --trans runs/unlearned/uce --out bundles/uce --overwrite
-  hmu export --model runs/set --out bundles/momask-int8 --quantize int8
-  hmu export --model runs/set --out bundles/safe --sign keys/studio   (see 'hmu keygen')
+  hmu export --model runs/set --out runs/bundles/momask
+  hmu export --model checkpoints/t2m/set --text-encoder clip:/path/ViT-B-32.pt \\
+      --out runs/bundles/t2m
+  hmu export --model runs/set --trans runs/unlearned/uce --out runs/bundles/uce --overwrite
+  hmu export --model runs/set --out runs/bundles/momask-int8 --quantize int8
+  hmu export --model runs/set --out runs/bundles/safe --sign runs/keys/studio
 
 --model DIR is a model set (as for `hmu generate`): DIR/vq/, DIR/trans/ (MoMask) or DIR/bamm/
 (BAMM), optionally DIR/res/ and DIR/length_estimator/, or DIR/hmu.json naming them. --trans
@@ -49,7 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", choices=("none", "int8"), default="none",
                    help="int8: dynamic int8 MatMuls in the base/residual graphs (default: none)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing, non-empty BUNDLE directory")
+                   help="replace an existing BUNDLE directory that hmu wrote (never anything "
+                   "else)")
     p.add_argument("--sign", type=Path, metavar="KEY",
                    help="sign the bundle with this private key from 'hmu keygen'")
     p.set_defaults(run=run)
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     from exporter.export import export_bundle
 
+    common.check_out_dir(args.out, args.overwrite)
     out = export_bundle(args.model, args.out, text_encoder=args.text_encoder, trans=args.trans,
                         opset=args.opset, overwrite=args.overwrite,
                         quantize=None if args.quantize == "none" else args.quantize,

@@ -11,17 +11,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from hmu_core.cli import common
 from hmu_core.errors import ConfigError
 
 SUFFIXES = (".bvh", ".npz", ".gif", ".mp4")
 
 _EPILOG = """examples:
-  hmu generate "a person jumps twice" --model runs/set --seconds 4 --seed 0 --out clip.bvh
-  hmu generate "a person waves" "a person sits down" --model runs/set --out look.gif
+  hmu generate "a person jumps twice" --model runs/set --seconds 4 --seed 0 --out runs/clip.bvh
+  hmu generate "a person waves" "a person sits down" --model runs/set --out runs/look.gif
   hmu generate "walks in a circle" --vq runs/vq --trans runs/mask --res runs/res \\
-      --length-estimator runs/length --out clip.npz
+      --length-estimator runs/length --out runs/clip.npz
   hmu generate "a man kicks" --model checkpoints/t2m/set \\
-      --text-encoder clip:/path/ViT-B-32.pt --gumbel --timesteps 18 --out clip.mp4
+      --text-encoder clip:/path/ViT-B-32.pt --gumbel --timesteps 18 --out runs/clip.mp4
 
 --model DIR is a model set: DIR/vq/, DIR/trans/ (MoMask) or DIR/bamm/ (BAMM), optionally
 DIR/res/ and DIR/length_estimator/, each in the official layout; DIR/hmu.json, if present,
@@ -56,10 +57,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text-encoder", metavar="SPEC",
                    help="text encoder spec, e.g. minilm or clip:/path/ViT-B-32.pt "
                    "(default: the model set's, else minilm)")
-    p.add_argument("--seconds", type=float,
+    p.add_argument("--seconds", type=common.duration,
                    help="duration, 2.0..9.8 s (20 fps, 40..196 frames); default: estimated")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--seed", type=common.seed, default=0, help="random seed (default: 0)")
+    common.add_device(p)
+    common.add_no_progress(p)
     g = p.add_argument_group("sampling (defaults: official evaluation settings)")
     g.add_argument("--timesteps", type=int, default=10, help="MoMask decoding steps (10)")
     g.add_argument("--cond-scale", type=float, default=4.0, help="CFG scale (4)")
@@ -100,28 +102,41 @@ def run(args: argparse.Namespace) -> int:
     """Load the model set, generate, write the files, print one line per file."""
     from tqdm import tqdm
 
-    from hmu_core.models.generate import generate_motions, load_generator, resolve_model_set
+    from hmu_core.models.generate import (
+        generate_motions,
+        load_generator,
+        resolve_model_set,
+        tokens_from_seconds,
+    )
     from hmu_core.motion.amass import write_amass_npz
     from hmu_core.motion.bvh import write_bvh
     from hmu_core.render.stick import render_stick
 
     paths = output_paths(args.out, len(args.prompts))
+    for path in paths:
+        common.check_out_file(path)
     params = sampling_params(args)
+    if args.seed + len(args.prompts) - 1 > common.MAX_SEED:
+        raise ConfigError(f"--seed {args.seed}: prompt i uses SEED + i, which passes "
+                          f"{common.MAX_SEED}; choose a smaller seed")
+    if args.seconds is not None:
+        tokens_from_seconds(args.seconds)  # out of the model's range: fail before loading
     if args.model is None and (args.vq is None or args.trans is None):
         raise ConfigError("give --model DIR, or both --vq and --trans")
+    device = common.torch_device(args.device)
     models = resolve_model_set(args.model, text_encoder=args.text_encoder, vq=args.vq,
                                trans=args.trans, res=args.res,
                                length_estimator=args.length_estimator)
-    generator = load_generator(models, device=args.device)
+    generator = load_generator(models, device=device)
     motions = []
-    for i, prompt in enumerate(tqdm(args.prompts, desc="generate", unit="prompt",
-                                    disable=len(args.prompts) < 2, leave=False)):
+    for i, prompt in enumerate(tqdm(args.prompts, desc="generate", unit="prompt", leave=False,
+                                    disable=len(args.prompts) < 2 or args.no_progress)):
         motions += generate_motions(generator, prompt, seconds=args.seconds,
                                     seed=args.seed + i, params=params).motions
     suffix = args.out.suffix.lower()
     if suffix in (".gif", ".mp4"):
         with tqdm(total=max(m.num_frames for m in motions), desc="render", unit="frame",
-                  leave=False) as bar:
+                  leave=False, disable=True if args.no_progress else None) as bar:
             render_stick(motions, paths[0], titles=args.prompts, progress=bar.update)
     else:
         writer = write_bvh if suffix == ".bvh" else write_amass_npz

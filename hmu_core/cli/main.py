@@ -13,23 +13,26 @@ from collections.abc import Sequence
 from hmu_core import __version__
 from hmu_core.cli import benchmark as benchmark_cli
 from hmu_core.cli import clips as clips_cli
+from hmu_core.cli import common
+from hmu_core.cli import concepts as concepts_cli
 from hmu_core.cli import data as data_cli
 from hmu_core.cli import demo as demo_cli
 from hmu_core.cli import evaluate as evaluate_cli
 from hmu_core.cli import export as export_cli
 from hmu_core.cli import generate as generate_cli
 from hmu_core.cli import keys as keys_cli
+from hmu_core.cli import models as models_cli
 from hmu_core.cli import train as train_cli
 from hmu_core.cli import unlearn as unlearn_cli
 from hmu_core.errors import HmuError
 
-VERB_GROUPS = (demo_cli, data_cli, train_cli, generate_cli, unlearn_cli, evaluate_cli,
-               benchmark_cli, export_cli, keys_cli, clips_cli)
+VERB_GROUPS = (demo_cli, data_cli, models_cli, concepts_cli, train_cli, generate_cli,
+               unlearn_cli, evaluate_cli, benchmark_cli, export_cli, keys_cli, clips_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``hmu`` argument parser with every verb group registered."""
-    parser = argparse.ArgumentParser(
+    parser = common.Parser(
         prog="hmu",
         description="Human Motion Unlearning: make text-to-motion generators safe.",
         epilog="Run 'hmu VERB --help' for the options and examples of each verb.",
@@ -43,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``hmu`` with ``argv``; returns the process exit code (0 ok, 2 user error)."""
+    """Run ``hmu`` with ``argv``; returns the process exit code (0 ok, 2 user error or an OS
+    error such as a read-only or full disk, 130 on Ctrl-C)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -53,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except HmuError as error:
-        print(f"hmu: error: {error}", file=sys.stderr)
+        print(f"hmu: error: {common.one_line(str(error))}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the disk, not hmu: read-only, full, a file where a dir must be
+        print(f"hmu: error: {common.one_line(common.os_error_line(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hmu: interrupted", file=sys.stderr)

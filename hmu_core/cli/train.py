@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hmu_core.cli import common
 from hmu_core.errors import ConfigError
 
 _EPILOG = """examples:
@@ -54,13 +55,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for kind, help_text in _KINDS.items():
         p = kinds.add_parser(kind, help=help_text, description=help_text + ".",
                              epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("--data", type=Path, required=True,
-                       help="dataset directory in the HumanML3D layout")
+        common.add_data(p, "dataset directory in the HumanML3D layout")
         p.add_argument("--out", type=Path, required=True, help="model directory to write")
         p.add_argument("--preset", choices=("tiny", "humanml3d"), default="tiny",
                        help="tiny (CPU, synthetic sets, minutes) or humanml3d (official "
                        "hyperparameters); default: tiny")
-        p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        p.add_argument("--seed", type=common.seed, default=0, help="random seed (default: 0)")
         if kind in ("mask", "res", "bamm"):
             p.add_argument("--vq", type=Path, required=True,
                            help="trained RVQ-VAE directory (hmu train vq output)")
@@ -80,15 +80,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="stop after this many epochs (overrides the preset)")
         p.add_argument("--batch-size", type=int, default=None,
                        help="batch size per process (overrides the preset)")
-        p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                       help="auto: CUDA when available (default)")
+        common.add_device(p)
         p.add_argument("--no-amp", action="store_true",
                        help="on CUDA, train in fp32 instead of bf16 autocast")
         p.add_argument("--no-compile", action="store_true",
                        help="on CUDA, do not torch.compile the heavy submodules")
         p.add_argument("--tensorboard", action="store_true",
                        help="also log to OUT/tb (needs the tensorboard package)")
-        p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        common.add_no_progress(p)
         p.set_defaults(run=run)
 
 
@@ -97,9 +96,8 @@ def _check(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if not args.data.is_dir():
-        raise ConfigError(f"--data {args.data} is not a directory; make one with "
-                          "'hmu data synth' or point to HumanML3D")
+    common.data_dir(args)
+    common.check_out_dir(args.out, None)
 
 
 def run(args: argparse.Namespace) -> int:

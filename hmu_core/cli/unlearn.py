@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hmu_core.cli import common
 from hmu_core.errors import ConfigError
 
 AUTO_R_GRID = (0, 4, 8, 16, 24, 32, 48, 64)
@@ -64,15 +65,16 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-encoder", metavar="SPEC",
                    help="text encoder spec, e.g. minilm or clip:/path/ViT-B-32.pt (default: the "
                    "model set's, else minilm)")
-    p.add_argument("--concept", nargs="+", default=["violence"], metavar="NAME[:R]",
-                   help="concept(s) to unlearn: built-in names or TOML/JSON files; "
-                   "NAME:R gives LCR a per-concept r, e.g. kick:16,punch:8 (default: violence)")
+    common.add_concept(p, "concept(s) to unlearn: built-in names ('hmu concepts') or TOML/JSON "
+                       "files; NAME:R gives LCR a per-concept r, e.g. kick:16,punch:8 "
+                       "(default: violence)", metavar="NAME[:R]")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="output model set directory")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out that hmu wrote (never anything else)")
+    p.add_argument("--seed", type=common.seed, default=0, help="random seed (default: 0)")
+    common.add_device(p)
+    common.add_no_progress(p)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -226,15 +228,16 @@ def _layers(text: str) -> tuple[int, ...]:
 
 
 def _check_out(args: argparse.Namespace) -> None:
-    if args.out.exists() and not args.overwrite:
-        raise ConfigError(f"{args.out} already exists; choose a new --out or pass --overwrite")
+    """Before any work: an --out hmu may write and a --device that exists."""
+    common.check_out_dir(args.out, args.overwrite)
+    common.torch_device(args.device)
 
 
 def _load(args: argparse.Namespace) -> Any:
     from hmu_core.unlearn.model_io import load_model_set
 
-    return load_model_set(args.model, device=args.device, vq=args.vq, trans=args.trans,
-                          res=args.res, text_encoder=args.text_encoder)
+    return load_model_set(args.model, device=common.torch_device(args.device), vq=args.vq,
+                          trans=args.trans, res=args.res, text_encoder=args.text_encoder)
 
 
 def _data(args: argparse.Namespace, names: list[str]) -> Any:

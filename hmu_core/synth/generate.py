@@ -19,13 +19,18 @@ depend on the others and the same seed gives byte-identical files.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
+import os
+import signal
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,7 +48,7 @@ from hmu_core.synth.plan import plan_dataset
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 """Bumped whenever the same seed would produce different files."""
 
 STD_FLOOR = 1e-3
@@ -140,6 +145,32 @@ def _meta(size: str | int, seed: int, toxic_share: float, composite_share: float
     }
 
 
+_PR_SET_PDEATHSIG = 1
+"""``prctl`` option: the signal a process gets when the thread that forked it dies (Linux)."""
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool-worker initializer: a worker dies with the process that started it, even when that
+    one is killed with ``kill -9`` (which runs no clean-up and would leave the workers running,
+    re-parented, generating clips nobody reads).
+
+    Linux gets ``PR_SET_PDEATHSIG`` (immediate); every platform also gets a daemon thread that
+    exits once the parent pid changes (within a second).
+    """
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="hmu-parent-watch", daemon=True).start()
+
+
 def write_synthetic_dataset(out_dir: str | Path, size: str | int = "tiny", seed: int = 0,
                             toxic_share: float = 0.08, overwrite: bool = False,
                             progress: Callable[[int], object] | None = None,
@@ -162,12 +193,15 @@ def write_synthetic_dataset(out_dir: str | Path, size: str | int = "tiny", seed:
 
     Raises:
         DataError: ``out_dir`` exists and ``overwrite`` is false.
-        ConfigError: unknown size, shares out of range, or fewer than one worker.
+        ConfigError: unknown size, shares out of range, a seed that is not an integer >= 0,
+            or fewer than one worker.
     """
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise DataError(f"{out} already exists; choose another directory or pass overwrite "
                         "(--overwrite) to replace it")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"the seed must be an integer >= 0, got {seed!r}")
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     plan = plan_dataset(size, seed, toxic_share, composite_share)
@@ -180,7 +214,8 @@ def write_synthetic_dataset(out_dir: str | Path, size: str | int = "tiny", seed:
         for sub in ("new_joint_vecs", "new_joints", "texts"):
             (tmp / sub).mkdir()
         if workers > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(workers))
+            pool = stack.enter_context(ProcessPoolExecutor(
+                workers, initializer=_exit_with_parent, initargs=(os.getpid(),)))
             results: Iterable[ClipData] = pool.map(generate_clip, plan.clips, chunksize=8)
         else:
             results = map(generate_clip, plan.clips)

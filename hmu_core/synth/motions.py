@@ -4,6 +4,10 @@ The animators live in :mod:`~hmu_core.synth.motions_toxic`, :mod:`~hmu_core.synt
 and :mod:`~hmu_core.synth.motions_safe`; this module picks them by family name, joins the
 segments of a composite clip with a short cross-fade (0.3-0.5 s, so "walks then kicks" has no
 pop at the seam), and places the body on the floor with :func:`hmu_core.synth.rig.place_root`.
+No joint moves faster than :data:`MAX_JOINT_SPEED`: where an animator's phases were compressed
+so much that one does (a three-rep high jump in two seconds swings the arms at 22 m/s), the
+joint angles around those frames are low-passed until it does not; every other clip is
+untouched.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from hmu_core.errors import MotionError
+from hmu_core.motion.features import features_to_joints, joints_to_features
 from hmu_core.motion.skeleton import FPS
 from hmu_core.synth.families import FAMILIES, ClipPlan, Segment
 from hmu_core.synth.motion_base import Animator, Track, smoothstep
@@ -27,6 +32,59 @@ assert not _missing, f"families without an animator: {_missing}"
 
 BLEND_SECONDS = (0.3, 0.5)
 """Range of the cross-fade between consecutive segments of a composite clip."""
+
+MAX_JOINT_SPEED = 14.5
+"""m/s: the fastest any joint of a synthetic clip moves in the joints written to the dataset
+(recovered from the 263-d features), a margin under the 15 m/s of a plausible human (elite
+punches and kicks peak near 10-14 m/s)."""
+
+_SMOOTHING_ROUNDS = 60
+"""Most low-pass rounds :func:`_limit_speed` applies before giving up on a clip."""
+
+
+def joint_speeds(positions: np.ndarray, fps: float = FPS) -> np.ndarray:
+    """(T-1, J) speed of every joint between consecutive frames, m/s."""
+    return np.linalg.norm(np.diff(positions, axis=0), axis=-1) * fps
+
+
+_ROUND_TRIP_SLACK = 2.5
+"""m/s: how much faster than the FK positions the joints recovered from the features may move
+(a fraction of this in practice); clips slower than the limit by more skip the round trip."""
+
+
+def _written_speeds(positions: np.ndarray) -> np.ndarray:
+    """Per-step speeds of the joints as the dataset stores them (through the features); the
+    FK speeds where those are far enough below the limit for the round trip not to matter."""
+    speeds = joint_speeds(positions)
+    if speeds.max() <= MAX_JOINT_SPEED - _ROUND_TRIP_SLACK:
+        return speeds
+    return joint_speeds(features_to_joints(joints_to_features(positions.astype(np.float32))))
+
+
+def _limit_speed(track: Track, scale: float) -> np.ndarray:
+    """``place_root`` positions of ``track``, with the joint angles low-passed ([1, 2, 1] / 4,
+    repeatedly) over the frames around any joint faster than :data:`MAX_JOINT_SPEED` until none
+    is. A clip within the limit is returned exactly as ``place_root`` makes it.
+
+    Raises:
+        MotionError: the limit is still exceeded after every round (an animator bug).
+    """
+    angles = track.pose.angles
+    positions = place_root(angles, track.root, scale=scale)
+    for _ in range(_SMOOTHING_ROUNDS):
+        fast = _written_speeds(positions).max(axis=1) > MAX_JOINT_SPEED
+        if not fast.any():
+            return positions
+        frames = np.flatnonzero(fast)  # step f -> f+1 is too fast: soften frames f-1..f+2
+        window = np.unique(np.clip(np.concatenate([frames + k for k in (-1, 0, 1, 2)]), 1,
+                                   len(angles) - 2))
+        angles = angles.copy()
+        angles[window] = (angles[window - 1] + 2 * angles[window] + angles[window + 1]) / 4
+        positions = place_root(angles, track.root, scale=scale)
+    speed = float(_written_speeds(positions).max())
+    if speed > MAX_JOINT_SPEED:
+        raise MotionError(f"a joint still moves at {speed:.1f} m/s after smoothing")
+    return positions
 
 
 def animate_segment(segment: Segment, rng: np.random.Generator) -> Track:
@@ -97,5 +155,4 @@ def animate_clip(plan: ClipPlan, rng: np.random.Generator) -> np.ndarray:
     tracks = [animate_segment(segment, rng) for segment in plan.segments]
     blends = [round(float(rng.uniform(*BLEND_SECONDS)) * FPS) for _ in tracks[1:]]
     track = _join(tracks, blends) if len(tracks) > 1 else tracks[0]
-    positions = place_root(track.pose.angles, track.root, scale=plan.bone_scale)
-    return positions.astype(np.float32)
+    return _limit_speed(track, plan.bone_scale).astype(np.float32)

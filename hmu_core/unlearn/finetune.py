@@ -14,13 +14,13 @@ record keeps each run's iterations, epochs, time and best validation numbers.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from hmu_core.atomic import scratch_dir
 from hmu_core.errors import ConfigError
 from hmu_core.train.loop import RunOptions
 from hmu_core.train.presets import get_preset, with_overrides
@@ -83,8 +83,7 @@ def train_baseline(loaded: LoadedModelSet, data: ConceptData, text_encoder: Any,
     parts = [p for p in ("trans", "res") if p in loaded.parts]
     trained: dict[str, nn.Module] = {}
     results: dict[str, Any] = {}
-    scratch_parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".hmu-train-", dir=scratch_parent))
+    scratch = scratch_dir(scratch_parent, "train")
     try:
         for part in parts:
             source = loaded.parts[part]

@@ -11,6 +11,7 @@ import pytest
 
 from exporter import export as E
 from exporter.runtime import Generator, read_bundle
+from hmu_core.atomic import MARKER
 from hmu_core.cli import export as export_cli
 from hmu_core.errors import ConfigError
 from hmu_core.models import generate as G
@@ -45,6 +46,9 @@ def test_out_dir_rules_and_atomicity(momask_set, clip_encoder, tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         E.export_bundle(momask_set, tmp_path / "new", text_encoder=clip_encoder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # nothing left behind
+    with pytest.raises(ConfigError, match="not written by hmu"):  # --overwrite spares it
+        E.export_bundle(momask_set, out, text_encoder=clip_encoder, overwrite=True)
+    (out / MARKER).write_text("{}")  # as if hmu had written it
     with pytest.raises(KeyboardInterrupt):
         E.export_bundle(momask_set, out, text_encoder=clip_encoder, overwrite=True)
     assert (out / "keep.txt").read_text() == "mine"  # replaced only once complete

@@ -11,7 +11,7 @@ import pytest
 from hmu_core.data.concepts import ConceptSplit, MatchMode, resolve_concepts
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.data.stats import dataset_stats
-from hmu_core.errors import DataError
+from hmu_core.errors import ConfigError, DataError
 from hmu_core.motion.features import features_to_joints, process_joints
 from hmu_core.motion.skeleton import BONE_LENGTHS, PARENTS
 from hmu_core.synth.families import FAMILY_BY_NAME, TOXIC_FAMILIES
@@ -137,5 +137,11 @@ def test_existing_directory_needs_overwrite(tmp_path):
     with pytest.raises(DataError, match="already exists"):
         write_synthetic_dataset(out, 8, seed=0, toxic_share=0.9)
     assert (out / "keep.txt").read_text() == "mine"
-    write_synthetic_dataset(out, 8, seed=0, toxic_share=0.9, overwrite=True)
-    assert not (out / "keep.txt").exists() and (out / "all.txt").is_file()
+    with pytest.raises(ConfigError, match="not written by hmu"):  # never a user's directory
+        write_synthetic_dataset(out, 8, seed=0, toxic_share=0.9, overwrite=True)
+    assert (out / "keep.txt").read_text() == "mine"
+    ours = tmp_path / "ours"
+    write_synthetic_dataset(ours, 8, seed=1, toxic_share=0.9)
+    (ours / "keep.txt").write_text("stale")
+    write_synthetic_dataset(ours, 8, seed=0, toxic_share=0.9, overwrite=True)
+    assert not (ours / "keep.txt").exists() and (ours / "all.txt").is_file()
