@@ -94,6 +94,8 @@ def test_readme_prompt_file_ships():
 _TINY_EXTRA = {
     ("train",): ["--max-iters", "2", "--batch-size", "8", "--no-progress"],
     ("unlearn", "lcr"): ["--repeats", "1", "--no-progress"],
+    ("unlearn", "suppress"): ["--repeats", "1", "--max-lines", "300", "--r-grid", "0", "4",
+                              "--search-seeds", "1", "--no-progress"],
     ("unlearn", "finetune"): ["--max-iters", "1", "--no-progress"],
     ("unlearn", "retrain"): ["--max-iters", "1", "--no-progress"],
     ("eval",): ["--repeats", "1", "--mm-captions", "0", "--batch-size", "3", "--no-progress"],

@@ -22,14 +22,14 @@ from hmu_core.errors import ConfigError
 AUTO_R_GRID = (0, 4, 8, 16, 24, 32, 48, 64)
 
 _SUPPRESS_EPILOG = """examples:
-  hmu unlearn suppress --model runs/set --data runs/synth_small --concept violence_motionx \\
-      --r 32 --out runs/suppress
-  hmu unlearn suppress --model runs/set --data runs/humanml3d-captions --stats generated \\
-      --concept violence --r 32 --out runs/suppress-captions    # captions only, no motions
-  hmu unlearn suppress --model runs/set --data runs/synth_small --concept violence_motionx \\
-      --r auto --retain-budget 1 --out runs/suppress-auto
-  hmu unlearn suppress --model runs/set --data runs/synth_small --concept violence_motionx \\
-      --r 0:32,1-3:16 --out runs/suppress-layers
+  hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
+      --concept violence_motionx --r 32 --out runs/suppress
+  hmu unlearn suppress --model runs/set --data runs/data/humanml3d-captions --stats generated \\
+      --max-lines 20000 --concept violence --r 32 --out runs/suppress-captions  # no motions
+  hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
+      --concept violence_motionx --r auto --retain-budget 1 --out runs/suppress-auto
+  hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
+      --concept violence_motionx --r 0:32,1-3:16 --out runs/suppress-layers
 
 --stats data counts codes in VQ-encoded motions (the LCR protocol, cached in MODEL/cache/);
 --stats generated counts codes in tokens the original model samples for every caption line of
@@ -116,7 +116,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      "seeded draw among codes retain motions use. Default: official")
     lcr.add_argument("--layers", default="0", metavar="Q[,Q]",
                      help="quantizer layers to edit (default: 0, the base layer)")
-    lcr.add_argument("--repeats", type=int,
+    lcr.add_argument("--repeats", type=common.positive_int,
                      help="--stats data: random crops per caption entry (default: 20); "
                      "--stats generated: generations per caption line (default: 1)")
     lcr.add_argument("--no-pad", action="store_true",
@@ -138,7 +138,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="codes to suppress per layer: one number for every layer (32), "
                      "LAYER:R items (0:32,1-5:16; unnamed layers keep every code), or auto "
                      "(chosen on the val split within --retain-budget). Default: 32")
-    sup.add_argument("--repeats", type=int,
+    sup.add_argument("--repeats", type=common.positive_int,
                      help="--stats data: random crops per caption entry (default: 20); "
                      "--stats generated: generations per caption line (default: 1)")
     sup.add_argument("--no-pad", action="store_true",
@@ -152,7 +152,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sup.add_argument("--r-grid", type=int, nargs="+", default=list(AUTO_R_GRID), metavar="R",
                      help=f"--r auto: r values tried (default: "
                      f"{' '.join(map(str, AUTO_R_GRID))})")
-    sup.add_argument("--search-seeds", type=int, default=2, metavar="N",
+    sup.add_argument("--search-seeds", type=common.positive_int, default=2, metavar="N",
                      help="--r auto: generations per val caption line (default: 2)")
     sup.set_defaults(run=run_suppress)
     for name, help_text, description in (
@@ -208,6 +208,9 @@ def _stats_args(p: argparse.ArgumentParser) -> None:
                    "VQ-encoded: the paper's protocol) or generated (tokens the original model "
                    "samples for the split's captions: no motions needed, e.g. the real "
                    "HumanML3D captions from `hmu data import-captions`). Default: data")
+    p.add_argument("--max-lines", type=common.positive_int, metavar="N",
+                   help="--stats generated: sample a seeded subset of N caption lines "
+                   "(default: every line of train_val)")
 
 
 def progress_bar(disabled: bool) -> Any:
@@ -296,7 +299,8 @@ def _protocols(args: argparse.Namespace) -> tuple[Any, Any]:
     data_repeats = args.repeats if args.repeats is not None else 20
     generated_repeats = args.repeats if args.repeats is not None else 1
     return (SampleProtocol(repeats=data_repeats, seed=args.seed, pad_to_max=not args.no_pad),
-            GenerationProtocol(repeats=generated_repeats, seed=args.seed))
+            GenerationProtocol(repeats=generated_repeats, seed=args.seed,
+                               max_lines=args.max_lines))
 
 
 def _cache_dir(args: argparse.Namespace, loaded: Any) -> Path | None:

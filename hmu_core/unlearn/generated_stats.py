@@ -7,7 +7,8 @@ generated ``repeats`` times by the original model (lengths from its length estim
 END token; official sampling knobs), and the sampled codes of every RVQ layer become the
 samples: a sample "contains" code k if the model emitted it anywhere in that generation. The
 forget/retain ranking then runs exactly as on encoded motions. Nothing is decoded, so this is
-the transformer passes only.
+the transformer passes only. ``max_lines`` keeps a seeded subset of the lines (HumanML3D has
+about 80,000 in train_val; a few thousand already rank the codes of a concept).
 
 Sample ``k`` (repeat-major: ``k = repeat * lines + line``) uses the seed ``protocol.seed + k``;
 the result is cached under the model set like the encoded statistics, keyed by the
@@ -40,15 +41,19 @@ CACHE_VERSION = 1
 class GenerationProtocol:
     """How captions become token samples: ``repeats`` seeded generations per caption line."""
 
-    repeats: int = 2
+    repeats: int = 1
     seed: int = 0
     batch_size: int = 256
+    max_lines: int | None = None  # a seeded subset of the caption lines (80k on HumanML3D)
     params: S.SamplingParams = field(default_factory=S.SamplingParams)
 
     def __post_init__(self) -> None:
         for name in ("repeats", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"generation protocol: {name} must be >= 1")
+        if self.max_lines is not None and self.max_lines < 1:
+            raise ConfigError(f"generation protocol: max_lines must be >= 1, got "
+                              f"{self.max_lines}")
         if self.seed < 0:
             raise ConfigError(f"generation protocol: seed must be >= 0, got {self.seed}")
 
@@ -85,6 +90,10 @@ def sample_code_samples(gen: MotionGenerator, dataset: HumanML3D, ids: Sequence[
     length, in the same form as the encoded statistics.
     """
     texts, owner, motion_ids = caption_samples(dataset, ids)
+    if protocol.max_lines is not None and len(texts) > protocol.max_lines:
+        keep = np.sort(np.random.default_rng(protocol.seed).choice(
+            len(texts), protocol.max_lines, replace=False))
+        texts, owner = [texts[i] for i in keep], owner[keep]
     requests = [(k, texts[k % len(texts)]) for k in range(protocol.repeats * len(texts))]
     layers = 1 + (0 if gen.pipeline.res is None else gen.pipeline.res.num_quantizers - 1)
     codes = np.full((len(requests), S.BAMM_SLOTS, layers), -1, dtype=np.int16)
