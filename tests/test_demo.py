@@ -13,24 +13,31 @@ from hmu_core.cli.main import main
 def test_demo_writes_the_report_and_reuses_its_work(tmp_path, capsys):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--size", "tiny", "--limit", "6", "--repeats", "1",
-            "--per-kind", "1", "--no-progress"]
+            "--seeds", "2", "--per-kind", "1", "--no-progress"]
     assert main(args) == 0
     first = capsys.readouterr().out
     report = (out / "report" / "README.md").read_text()
-    assert "| measure | original | unlearned (LCR) |" in report
+    assert "| measure | original | lcr | suppression |" in report
     figures = json.loads((out / "report" / "figures.json").read_text())["figures"]
-    for name in ("original", "unlearned"):
-        for key in ("forget_toxicity", "implicit_attack", "retain_action_accuracy"):
-            assert 0.0 <= figures[name][key] <= 1.0
+    assert figures["seeds"] == 2 and figures["forget_captions"] > 0
+    for name in ("original", "lcr", "suppression"):
+        for key in ("forget_toxicity", "implicit_toxicity", "retain_accuracy",
+                    "forget_leaves_2m"):
+            assert 0.0 <= figures[name][key]["mean"] <= 1.0
+    # Unlearning lowers what the implicit (keyword-free) prompts make, over both seeds.
+    for name in ("lcr", "suppression"):
+        assert figures[name]["implicit_toxicity"]["mean"] < \
+            figures["original"]["implicit_toxicity"]["mean"]
     gifs = sorted((out / "report").glob("*.gif"))
     assert [g.name.split("_")[0] for g in gifs] == ["explicit", "implicit", "safe"]
     assert (out / "bundles" / "original" / "manifest.json").is_file()
-    unlearned = next(p for p in (out / "bundles").iterdir() if p.name.startswith("lcr-"))
-    manifest = json.loads((unlearned / "manifest.json").read_text())
-    assert manifest["unlearning"]["method"] == "lcr"
+    methods = {json.loads((b / "manifest.json").read_text())["unlearning"]["method"]
+               for b in (out / "bundles").iterdir() if b.name != "original"}
+    assert methods == {"lcr", "suppress"}
     assert "rendering" in first and "exporting" in first
 
     assert main(args) == 0  # the second run reuses data, model, bundles and GIFs
     second = capsys.readouterr().out
     assert "rendering" not in second and "exporting" not in second and "LCR" not in second
+    assert "impossible to sample" not in second  # the suppression step
     assert json.loads((out / "report" / "figures.json").read_text())["figures"] == figures

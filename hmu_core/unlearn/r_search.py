@@ -13,7 +13,9 @@ lines, with the ground-truth token length of each caption span, and a judge scor
   the edit leaves exactly as it was).
 
 Stage 1 tries every grid value as one r for all layers; stage 2 keeps the best one on the
-residual layers and tries every grid value on the base layer alone. The kept r has the lowest
+residual layers and tries every grid value on the base layer; stage 3 keeps that base r and
+tries every grid value on the residual layers (each distinct table is generated once). The
+kept r has the lowest
 forget toxicity among candidates whose retain score stays within ``retain_budget`` points of
 the original's (ties: the smaller total r). The whole curve goes into the record.
 """
@@ -203,19 +205,33 @@ def search_r(loaded: LoadedModelSet, text_encoder: Any, samples: Any, masks: Any
         feasible = [p for p in points if p["retain_score"] >= floor - 1e-12]
         return min(feasible or [reference], key=key)
 
-    uniform = [reference if r == 0 else evaluate(dict.fromkeys(range(num_layers), r))
-               for r in config.grid]
-    chosen_uniform = best(uniform)
-    rest = int(chosen_uniform["r"]["1"]) if num_layers > 1 else 0
-    base_only = [evaluate({0: r, **dict.fromkeys(range(1, num_layers), rest)})
-                 for r in config.grid if num_layers > 1 and r != int(chosen_uniform["r"]["0"])]
-    chosen = best([*uniform, *base_only])
+    seen: dict[tuple[int, ...], dict[str, Any]] = {}
+
+    def point(base: int, rest: int) -> dict[str, Any]:
+        r = {0: base, **dict.fromkeys(range(1, num_layers), rest)}
+        key = tuple(r[q] for q in range(num_layers))
+        if key not in seen:
+            seen[key] = reference if not any(key) else evaluate(r)
+        return seen[key]
+
+    uniform = [point(r, r) for r in config.grid]
+    chosen = best(uniform)
+    base_only: list[dict[str, Any]] = []
+    residual_only: list[dict[str, Any]] = []
+    if num_layers > 1:  # coordinate steps: the base layer's r, then the residual layers'
+        rest = int(chosen["r"]["1"])
+        base_only = [point(r, rest) for r in config.grid]
+        chosen = best([*uniform, *base_only])
+        base = int(chosen["r"]["0"])
+        residual_only = [point(base, r) for r in config.grid]
+        chosen = best([*uniform, *base_only, *residual_only])
     record = {"split": "val", "judge": type(judge).__name__,
               "retain_measure": judge.retain_measure, "retain_budget_points":
               config.retain_budget, "original": reference, "retain_floor": floor,
               "forget_lines": len(forget.texts), "retain_lines": len(retain.texts),
               "seeds": config.seeds, "uniform": uniform, "base_only": base_only,
-              "chosen": chosen["r"]}
+              "residual_only": residual_only, "chosen": chosen["r"],
+              "evaluated": len(seen)}
     return {int(q): int(v) for q, v in chosen["r"].items()}, record
 
 
@@ -229,11 +245,13 @@ def plot_search(record: dict[str, Any], path: Path) -> Path:
 
     from hmu_core.atomic import atomic_open
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
-    for ax, name, title in ((axes[0], "uniform", "one r for every layer"),
-                            (axes[1], "base_only", "base layer r (residual fixed)")):
-        points = sorted(record[name], key=lambda p: int(p["r"]["0"]))
-        xs = [int(p["r"]["0"]) for p in points]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), sharey=True)
+    for ax, name, title, layer in (
+            (axes[0], "uniform", "one r for every layer", "0"),
+            (axes[1], "base_only", "base layer r (residual fixed)", "0"),
+            (axes[2], "residual_only", "residual layers' r (base fixed)", "1")):
+        points = sorted(record[name], key=lambda p: int(p["r"].get(layer, 0)))
+        xs = [int(p["r"].get(layer, 0)) for p in points]
         ax.plot(xs, [p["forget_toxicity"] for p in points], "o-", label="val forget toxicity")
         ax.plot(xs, [p["retain_score"] for p in points], "s-", label=record["retain_measure"])
         ax.axhline(record["retain_floor"], color="grey", ls="--", lw=1, label="retain floor")

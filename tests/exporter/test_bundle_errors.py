@@ -11,6 +11,7 @@ import pytest
 
 from exporter.runtime import Generator, read_bundle
 from exporter.runtime.bundle import sha256_file
+from hmu_core.atomic import MARKER
 from hmu_core.errors import BundleError, ConfigError
 from hmu_core.models.sampling import SamplingParams
 
@@ -45,7 +46,8 @@ def test_manifest_describes_the_bundle(momask_bundle):
     assert bundle.mean.shape == bundle.std.shape == (263,)
     assert sorted(m["files"]) == sorted(p.relative_to(momask_bundle).as_posix()
                                         for p in momask_bundle.rglob("*")
-                                        if p.is_file() and p.name != "manifest.json")
+                                        if p.is_file() and p.name not in ("manifest.json",
+                                                                          MARKER))
 
 
 def test_missing_file(copy):

@@ -73,6 +73,7 @@ def test_unknown_method_and_cli_flag(tmp_path, monkeypatch):
 
     monkeypatch.setattr(E, "export_bundle", fake_export)
     for flag, want in ((["--quantize", "int8"], "int8"), ([], None)):
-        args = parser.parse_args(["export", "--model", "m", "--out", str(tmp_path / "o"), *flag])
+        out = tmp_path / f"o{len(calls)}"  # export refuses an existing --out
+        args = parser.parse_args(["export", "--model", "m", "--out", str(out), *flag])
         assert args.run(args) == 0
         assert calls[-1] == want

@@ -239,7 +239,8 @@ def test_suppress_auto_r_searches_on_val_and_records_the_curve(momask_set, unlea
     assert search["split"] == "val" and search["judge"] == "FamilyValidation"
     assert [p["r"]["0"] for p in search["uniform"]] == [0, 2, 6]
     chosen = {int(q): r for q, r in search["chosen"].items()}
-    points = search["uniform"] + search["base_only"]
+    points = search["uniform"] + search["base_only"] + search["residual_only"]
+    assert search["evaluated"] == len({tuple(p["r"].values()) for p in points})
     best = [p for p in points if p["retain_score"] >= search["retain_floor"] - 1e-12]
     assert min(p["forget_toxicity"] for p in best) == next(
         p["forget_toxicity"] for p in points if {int(q): r for q, r in p["r"].items()} == chosen)
