@@ -40,7 +40,7 @@ common=(--model "$models" --concept "$concept" --seed 0 --no-progress)
     --stats generated --r 32 --out "$unlearned/suppress-gen"
 [ -d "$unlearned/suppress-auto" ] || "${hmu[@]}" unlearn suppress "${common[@]}" --data "$data" \
     --r auto --r-grid 0 8 16 24 32 48 --search-seeds 1 --out "$unlearned/suppress-auto"
-for r in 8 16 48; do
+for r in 8 16; do
     [ -d "$unlearned/suppress-r$r" ] || "${hmu[@]}" unlearn suppress "${common[@]}" \
         --data "$data" --r "$r" --out "$unlearned/suppress-r$r"
 done
@@ -48,10 +48,10 @@ done
 # The safety table: every forget caption line, 6 seeds, mean ± 95 % CI, naturalness.
 "$python" scripts/benchmark_safety.py --data "$data" --concept "$concept" --seeds 6 \
     --models original="$models" dr="$unlearned/dr" ft="$unlearned/ft" uce="$unlearned/uce" \
-    rece="$unlearned/rece" lcr="$unlearned/lcr" suppress="$unlearned/suppress" \
-    suppress-gen="$unlearned/suppress-gen" suppress-auto="$unlearned/suppress-auto" \
-    suppress-r8="$unlearned/suppress-r8" suppress-r16="$unlearned/suppress-r16" \
-    suppress-r48="$unlearned/suppress-r48" --out "$out-safety"
+    rece="$unlearned/rece" lcr="$unlearned/lcr" suppress-r8="$unlearned/suppress-r8" \
+    suppress-r16="$unlearned/suppress-r16" suppress-r32="$unlearned/suppress" \
+    suppress-auto="$unlearned/suppress-auto" suppress-gen-r32="$unlearned/suppress-gen" \
+    --out "$out-safety"
 
 "${hmu[@]}" benchmark --data "$data" --evaluator "$evaluator" --concept "$concept" \
     --models original="$models" dr="$unlearned/dr" ft="$unlearned/ft" uce="$unlearned/uce" \
