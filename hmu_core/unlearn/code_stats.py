@@ -110,10 +110,12 @@ class CodeSamples:
                               f"quantizer layers (0..{self.codes.shape[2] - 1})")
         cache = self.__dict__.setdefault("_pairs", {})
         if layer not in cache:
-            codes = self.codes[:, :, layer].astype(np.int64)
+            codes = self.codes[:, :, layer]
+            valid = codes >= 0
             rows = np.broadcast_to(np.arange(codes.shape[0])[:, None], codes.shape)
-            keys = np.unique((rows * self.nb_code + codes)[codes >= 0])
-            cache[layer] = (keys // self.nb_code, keys % self.nb_code)
+            present = np.zeros((codes.shape[0], self.nb_code), dtype=bool)
+            present[rows[valid], codes[valid]] = True
+            cache[layer] = np.nonzero(present)
         return cache[layer]
 
 
