@@ -38,13 +38,6 @@ FEET = ("left_ankle", "left_foot", "right_ankle", "right_foot")
 FEET_SMPL = [7, 10, 8, 11]
 
 
-def _rest_heights(offsets: np.ndarray) -> np.ndarray:
-    heads = np.zeros_like(offsets)
-    for j, p in enumerate(smpl.PARENTS):
-        heads[j] = (heads[p] if p >= 0 else 0.0) + offsets[j]
-    return heads[:, 1] - heads[:, 1].min()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0)
@@ -92,7 +85,8 @@ def main() -> None:
             for joint, err in bone_direction_errors(result, planted).items():
                 per_bone.setdefault(joint, []).append(err)
             pose = planted.smpl_pose()
-            hmu = pose.joints()[:, FEET_SMPL, 1] - _rest_heights(pose.rest_offsets)[FEET_SMPL]
+            rest = smpl.rest_positions(pose.rest_offsets)
+            hmu = pose.joints()[:, FEET_SMPL, 1] - rest[FEET_SMPL, 1]
             heads = result.world_heads[:, idx]
             lift = heads[..., 2] - rig.world_heads()[idx, 2]
             height_err.append(np.abs(lift - result.report.scale * hmu)[contacts].max())

@@ -235,6 +235,17 @@ def rest_offsets(bone_lengths: np.ndarray | None = None) -> np.ndarray:
     return offsets
 
 
+def rest_positions(offsets: np.ndarray | None = None) -> np.ndarray:
+    """(24, 3) rest joint positions of a skeleton with these rest ``offsets`` (default:
+    :func:`rest_offsets`), standing on the floor: the lowest joint at height 0."""
+    offsets = rest_offsets() if offsets is None else np.asarray(offsets, dtype=np.float64)
+    heads = np.zeros_like(offsets)
+    for joint, parent in enumerate(SMPL_PARENTS):
+        heads[joint] = (heads[parent] if parent >= 0 else 0.0) + offsets[joint]
+    heads[:, 1] -= heads[:, 1].min()
+    return heads
+
+
 def offsets_from_template(template: np.ndarray) -> np.ndarray:
     """(24, 3) rest offsets from absolute rest joint positions (24, 3), e.g. an SMPL model's
     joint template ``J_regressor @ v_template``; the root row is set to zero."""

@@ -6,17 +6,13 @@ import numpy as np
 import pytest
 
 from hmu_core.eval.naturalness import mean_naturalness, naturalness
-from hmu_core.motion.smpl import PARENTS, rest_offsets
+from hmu_core.motion.smpl import rest_positions
 
 
 def _still(frames: int = 60) -> np.ndarray:
-    offsets = rest_offsets()
-    rest = np.zeros((len(PARENTS), 3))
-    for joint, parent in enumerate(PARENTS):
-        if parent >= 0:
-            rest[joint] = rest[parent] + offsets[joint]
-    rest[:, 1] -= rest[:22, 1].min()  # feet on the floor
-    return np.repeat(rest[None, :22], frames, axis=0)
+    rest = rest_positions()[:22]
+    rest[:, 1] -= rest[:, 1].min()  # the 22 body joints' lowest on the floor
+    return np.repeat(rest[None], frames, axis=0)
 
 
 def test_a_figure_standing_still_is_perfectly_calm():

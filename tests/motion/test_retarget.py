@@ -26,14 +26,6 @@ FEET = ("left_ankle", "left_foot", "right_ankle", "right_foot")
 FEET_SMPL = [7, 10, 8, 11]
 
 
-def _rest_heights(offsets: np.ndarray) -> np.ndarray:
-    """(24,) joint heights of an SMPL rest skeleton standing on the floor (lowest joint 0)."""
-    heads = np.zeros_like(offsets)
-    for j, p in enumerate(smpl.PARENTS):
-        heads[j] = (heads[p] if p >= 0 else 0.0) + offsets[j]
-    return heads[:, 1] - heads[:, 1].min()
-
-
 def _run(rig_name: str, motion: Motion):
     """hmu's clean-up, then the retarget (what the add-on does by default)."""
     rig = BUILDERS[rig_name]().rest()
@@ -97,7 +89,7 @@ def test_feet_planted_at_hmus_height_and_above_the_floor(rig_name, clip, runs):
     # Height of each foot joint above its rest height: the target's vs hmu's, scaled by the
     # leg-length ratio, where the foot is planted.
     pose = planted.smpl_pose()
-    hmu = pose.joints()[:, FEET_SMPL, 1] - _rest_heights(pose.rest_offsets)[FEET_SMPL]
+    hmu = pose.joints()[:, FEET_SMPL, 1] - smpl.rest_positions(pose.rest_offsets)[FEET_SMPL, 1]
     lift = heads[..., 2] - rest
     assert np.abs(lift - result.report.scale * hmu)[contacts].max() <= 0.02
     assert foot_skating(heads @ BODY_TO_WORLD, contacts, result.fps, (0, 1, 2, 3)) <= 0.05
