@@ -35,8 +35,11 @@ def generate_keypair(out: str | Path, comment: str = "") -> tuple[Path, Path, st
 
     Returns:
         ``(private path, public path, key id)``.
+    A missing folder is created (0700: it holds a secret), as every ``--out`` of hmu is.
+
     Raises:
-        ConfigError: either file exists (a key is never overwritten), or the folder is missing.
+        ConfigError: either file exists (a key is never overwritten), or the folder cannot be
+            made.
     """
     serialization, ed25519 = _crypto()
     private = Path(out)
@@ -45,7 +48,11 @@ def generate_keypair(out: str | Path, comment: str = "") -> tuple[Path, Path, st
         if path.exists() or path.is_symlink():
             raise ConfigError(f"{path} exists; keys are never overwritten: choose another --out")
     if not private.parent.is_dir():
-        raise ConfigError(f"folder {private.parent} does not exist; create it first")
+        try:
+            private.parent.mkdir(mode=0o700, parents=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot make the key folder {private.parent}: "
+                              f"{exc.strerror or exc}") from None
     key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption()).decode("ascii")

@@ -75,8 +75,11 @@ def test_keygen_files(keys):
     assert list(T.read_key_file(public)) == [T.key_id(raw)]
     with pytest.raises(ConfigError, match="exists; keys are never overwritten"):
         signing.generate_keypair(private)
-    with pytest.raises(ConfigError, match="does not exist; create it first"):
-        signing.generate_keypair(private.parent / "nowhere" / "k")
+    made, _, _ = signing.generate_keypair(private.parent / "new" / "folder" / "k")
+    assert made.is_file() and stat.S_IMODE(made.parent.stat().st_mode) == 0o700
+    (private.parent / "file").write_text("x")
+    with pytest.raises(ConfigError, match="cannot make the key folder"):
+        signing.generate_keypair(private.parent / "file" / "k")
 
 
 def test_signed_bundle_loads_for_its_key_only(signed, keys, momask_bundle):
