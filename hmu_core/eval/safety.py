@@ -29,7 +29,7 @@ import numpy as np
 
 from hmu_core.errors import ConfigError
 from hmu_core.eval.metrics import mean_ci95
-from hmu_core.eval.naturalness import MEASURES, mean_naturalness
+from hmu_core.eval.naturalness import mean_naturalness
 from hmu_core.eval.toxicity import FamilyJudge, load_implicit_prompts
 from hmu_core.models.generate import MotionGenerator, generate_motions
 from hmu_core.unlearn.concept_data import ConceptData, load_concept_data
@@ -167,5 +167,3 @@ def measure_safety(generate: Generate, judge: FamilyJudge, prompts: SafetyPrompt
                  f"{values['implicit_toxicity']:.3f}, retain {values['retain_accuracy']:.3f}")
     return result
 
-
-NATURALNESS_KEYS = tuple(f"forget_{k}" for k in MEASURES)

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hmu_core.errors import ConfigError, DataError
+from hmu_core.eval.safety import CaptionLine, caption_lines
 from hmu_core.models.generate import MotionGenerator, generate_motions
 from hmu_core.unlearn.concept_data import ConceptData, load_concept_data
 from hmu_core.unlearn.model_io import LoadedModelSet
@@ -123,43 +124,31 @@ class SearchConfig:
             raise ConfigError("--search-seeds and the retain sample must be >= 1")
 
 
-@dataclass(frozen=True)
-class ValPrompts:
-    """Val caption lines with their spans and ground-truth token lengths."""
-
-    texts: list[str]
-    spans: list[Span]
-    tokens: list[int]
-
-
 def val_prompts(data: ConceptData, ids: Sequence[str], limit: int | None,
-                seed: int) -> ValPrompts:
-    """Every caption line of ``ids`` (a seeded subset of ``limit`` lines when given), with its
-    span's length in tokens, clipped to the 10..49 a duration may ask for."""
-    rows = []
-    for clip in ids:
-        frames = len(data.dataset.features(clip))
-        for caption in data.dataset.captions(clip):
-            begin, end = caption.frame_span(frames)
-            rows.append((caption.text, (clip, begin, end), int(np.clip((end - begin) // 4,
-                                                                         10, 49))))
+                seed: int) -> list[CaptionLine]:
+    """Every caption line of ``ids`` with its span (``eval.safety.caption_lines``), a seeded
+    subset of ``limit`` lines when given.
+
+    Raises:
+        DataError: no caption line.
+    """
+    rows = caption_lines(data, ids)
     if limit is not None and len(rows) > limit:
         pick = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
         rows = [rows[i] for i in pick]
     if not rows:
         raise DataError("no val caption lines to search r on")
-    return ValPrompts([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    return rows
 
 
-def _generate(gen: MotionGenerator, prompts: ValPrompts, seeds: int,
+def _generate(gen: MotionGenerator, prompts: list[CaptionLine], seeds: int,
               seed: int) -> tuple[list[np.ndarray], list[np.ndarray], list[Span]]:
-    count = len(prompts.texts)
-    result = generate_motions(gen, prompts.texts * seeds, tokens=prompts.tokens * seeds,
+    count = len(prompts)
+    result = generate_motions(gen, [p.text for p in prompts] * seeds,
+                              tokens=[p.tokens for p in prompts] * seeds,
                               seeds=[seed + k for k in range(count * seeds)])
-    return ([m.features for m in result.motions], result.tokens, prompts.spans * seeds)
-
-
-Evaluate = Callable[[dict[int, int]], dict[str, Any]]
+    spans = [(p.clip, p.begin, p.end) for p in prompts]
+    return [m.features for m in result.motions], result.tokens, spans * seeds
 
 
 def search_r(loaded: LoadedModelSet, text_encoder: Any, samples: Any, masks: Any,
@@ -228,7 +217,7 @@ def search_r(loaded: LoadedModelSet, text_encoder: Any, samples: Any, masks: Any
     record = {"split": "val", "judge": type(judge).__name__,
               "retain_measure": judge.retain_measure, "retain_budget_points":
               config.retain_budget, "original": reference, "retain_floor": floor,
-              "forget_lines": len(forget.texts), "retain_lines": len(retain.texts),
+              "forget_lines": len(forget), "retain_lines": len(retain),
               "seeds": config.seeds, "uniform": uniform, "base_only": base_only,
               "residual_only": residual_only, "chosen": chosen["r"],
               "evaluated": len(seen)}

@@ -11,7 +11,6 @@ the loaded (original) networks stay available, e.g. to compare against while cho
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -161,8 +160,3 @@ def suppressed_networks(loaded: LoadedModelSet, codes: Mapping[int, list[int]]
         raise ConfigError(f"codes selected on layers {sorted(residual_codes)}, but the model "
                           f"set has no residual transformer")
     return SuppressedNetworks(trans=trans, res=res, edits=edits)
-
-
-def config_with_r(config: SuppressConfig, r: Mapping[int, int]) -> SuppressConfig:
-    """``config`` with another ``r`` table (the automatic search's result)."""
-    return dataclasses.replace(config, r=dict(r))
