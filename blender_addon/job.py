@@ -197,22 +197,18 @@ class FilesJob(GenerationJob):
     clips_report: Any = None
 
     def run(self) -> Any:
-        from exporter.clips import ClipsParams, make_clips, read_prompts
+        from exporter.clips import ClipsParams, make_clips
 
         req = self.request
         params = ClipsParams(formats=self.formats, device=req.device, seconds=req.seconds,
                              seed=req.seed, threads=req.threads, trusted_keys=req.key_files)
-        total = len(read_prompts(self.prompt_file, seconds=req.seconds, seed=req.seed))
         if req.device != "cpu" and req.cuda_library_path:
             cuda_libs.preload(req.cuda_library_path)
         self.stage, self.progress = "loading bundle", 0.05
-        count = 0
 
-        def progress(spec: Any, status: str) -> None:
-            nonlocal count
-            count += 1
-            self.stage = f"clip {count}/{total} {status}"
-            self.progress = count / total
+        def progress(stage: str, done: int, total: int | None) -> None:
+            self.stage = f"clip {done}/{total}"
+            self.progress = done / total if total else 0.0
 
         self.clips_report = make_clips(self.prompt_file, req.bundle, self.out_dir, params,
                                        progress=progress, should_stop=lambda: self.cancelled)

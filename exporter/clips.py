@@ -74,6 +74,7 @@ from hmu_core.motion.amass import write_amass_npz
 from hmu_core.motion.bvh import write_bvh
 from hmu_core.motion.foot_contact import clean_feet
 from hmu_core.motion.motion import Motion
+from hmu_core.progress import Progress, no_progress, track
 from hmu_core.shard import Shard
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,7 @@ def _write_clip(motion: Motion, spec: ClipSpec, out_dir: Path, formats: tuple[st
 
 def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
                out_dir: str | Path, params: ClipsParams | None = None, *,
-               progress: Callable[[ClipSpec, str], None] | None = None,
+               progress: Progress = no_progress,
                should_stop: Callable[[], bool] | None = None,
                source: str = "<prompts>", shard: Shard | None = None) -> ClipsReport:
     """Generate a clip library (see the module docstring), resuming a previous run.
@@ -303,7 +304,7 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
         bundle: the bundle directory (``hmu export``).
         out_dir: where the files and ``index.json`` go (created if missing).
         params: formats, device, default seconds and seed.
-        progress: called after each clip with the clip and ``"generated"`` or ``"skipped"``.
+        progress: reports the clips made or found already made (stage ``clips``).
         should_stop: polled before each clip; True ends the run early (``report.stopped``).
         source: the name errors give to ``prompts`` when they are clips (a path names itself).
         shard: make only this shard's clips (index mod N), indexed in its own file
@@ -344,13 +345,12 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
     report = ClipsReport(out_dir=out, index_path=index_path)
     start = time.perf_counter()
     _write_index(index_path, bundle_info, done, shard_info)
-    for spec in specs:
+    for spec in track(specs, progress, "clips"):
         if should_stop is not None and should_stop():
             report.stopped = True
             break
         if spec.index in done:
             report.skipped.append(spec.stem)
-            status = "skipped"
         else:
             motion = generator.generate([spec.prompt], seconds=spec.seconds,
                                         seeds=[spec.seed]).motions[0]
@@ -367,9 +367,6 @@ def make_clips(prompts: str | Path | Sequence[ClipSpec], bundle: str | Path,
             }
             _write_index(index_path, bundle_info, done, shard_info)
             report.generated.append(spec.stem)
-            status = "generated"
-        if progress is not None:
-            progress(spec, status)
     report.seconds = time.perf_counter() - start
     log.info("clips: %d generated, %d skipped in %.1f s", len(report.generated),
              len(report.skipped), report.seconds)

@@ -36,6 +36,7 @@ from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
 from hmu_core.eval.toxicity import FamilyJudge, fit_family_judge, load_implicit_prompts
 from hmu_core.models.opt import read_opt
+from hmu_core.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def make_data(out: Path, size: str, step: Step) -> Path:
     return data
 
 
-def unlearn(out: Path, data: Path, r: int, suppress_r: str, repeats: int, progress: Any,
+def unlearn(out: Path, data: Path, r: int, suppress_r: str, repeats: int, progress: Progress,
             step: Step) -> dict[str, Path]:
     """LCR and suppression on the default model, once; the unlearned sets under
     ``out/models``, keyed ``lcr`` and ``suppression``."""
@@ -210,7 +211,7 @@ def _markdown(result: DemoResult, rows: list[tuple[str, str, Path]], bundles: di
 
 def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: str = "32",
              limit: int = 60, repeats: int = 20, seeds: int = 3, per_kind: int = 3,
-             progress: Any = None, step: Step = print) -> DemoResult:
+             progress: Progress = no_progress, step: Step = print) -> DemoResult:
     """Run the whole demo into ``out`` (see the module docstring); returns the report path.
 
     ``limit`` retain test clips are judged (every forget caption line is), over ``seeds``

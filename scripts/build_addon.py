@@ -53,9 +53,9 @@ VARIANTS = {
 COMMON_WHEELS = ("flatbuffers", "packaging", "protobuf", "ftfy", "wcwidth", "cryptography", "cffi",
                  "pycparser")
 EXTRA_VENDORED = ("exporter", "exporter.runtime", "exporter.scene", "exporter.clips",
-                  "hmu_core.shard")
+                  "hmu_core.shard", "hmu_core.progress")
 """Vendored besides HMU_MODULES: the runtime itself and the bpy scene/clip-library code (with
-the clip library's ``hmu_core.shard``)."""
+the clip library's ``hmu_core.shard`` and ``hmu_core.progress``)."""
 SKIP = ("__pycache__", "*.pyc", "_vendor")
 
 

@@ -74,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
     """Build the plan, run or resume it, print where the tables are."""
     from dataclasses import replace
 
-    from tqdm import tqdm
-
     from hmu_core.eval.benchmark import BenchmarkPlan, parse_models, run_benchmark
     from hmu_core.eval.protocol import ProtocolParams
     from hmu_core.shard import Shard
@@ -95,22 +93,11 @@ def run(args: argparse.Namespace) -> int:
                          single_batch_size=args.single_batch_size,
                          trans=args.trans, glove_dir=args.glove, device=device)
 
-    bar = tqdm(unit="batch", desc="benchmark", disable=args.no_progress)
-
-    def progress(done: int, total: int) -> None:
-        if bar.total != total or done < bar.n:  # a new evaluation started
-            bar.reset(total=total)
-        bar.update(done - bar.n)
-
-    def step(message: str) -> None:
-        tqdm.write(f"hmu benchmark: {message}")
-
     shard = None if args.shard is None else Shard.parse(args.shard)
     command = "hmu " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
-    try:
-        path = run_benchmark(plan, step=step, progress=progress, command=command, shard=shard)
-    finally:
-        bar.close()
+    with common.ProgressBars(args.no_progress, "batch") as bars:
+        path = run_benchmark(plan, step=lambda message: bars.write(f"hmu benchmark: {message}"),
+                             progress=bars, command=command, shard=shard)
     if path is not None:
         print(f"hmu benchmark: tables in {path}")
     return 0

@@ -84,8 +84,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Make the library with a progress bar; print a one-line summary."""
-    from tqdm import tqdm
-
     from exporter.clips import ClipsParams, make_clips, merge_shards, parse_formats, read_prompts
     from hmu_core.shard import Shard
 
@@ -103,15 +101,12 @@ def run(args: argparse.Namespace) -> int:
     for spec in specs:
         common.check_duration(spec.seconds, f"{args.prompts}:{spec.line}: seconds")
     common.check_out_dir(args.out, None)
-    total = sum(1 for s in specs if shard is None or shard.owns(s.index))
     # Shards share one output directory: a failing shard must not remove the others' clips.
     cleanup = common.removed_on_failure(args.out) if shard is None else contextlib.nullcontext()
     with cleanup, common.deferred_interrupt() as interrupted, \
-            tqdm(total=total, desc="clips", unit="clip",
-                 disable=True if args.no_progress else None) as bar:
+            common.ProgressBars(args.no_progress, "clip", leave=True) as bars:
         report = make_clips(specs, args.bundle, args.out, params, source=str(args.prompts),
-                            progress=lambda spec, status: bar.update(),
-                            should_stop=interrupted, shard=shard)
+                            progress=bars, should_stop=interrupted, shard=shard)
     done = f"{len(report.generated)} clip(s) generated, {len(report.skipped)} skipped"
     if report.stopped:
         print(f"hmu: interrupted: {args.out}: {done}; run the same command again to resume",

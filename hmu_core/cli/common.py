@@ -118,6 +118,53 @@ def add_no_progress(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+class ProgressBars:
+    """A ``hmu_core.progress.Progress`` shown as one tqdm bar per stage, on stderr.
+
+    A report with a new stage name (or a count that went back: the same stage run again, as in
+    a benchmark's next model) closes the current bar and opens the next. Use as a context
+    manager so the last bar is closed on the way out; ``hidden`` (``--no-progress``) shows
+    nothing, and tqdm itself stays quiet when stderr is not a terminal.
+    """
+
+    def __init__(self, hidden: bool, unit: str = "it", leave: bool = False) -> None:
+        self.hidden, self.unit, self.leave = hidden, unit, leave
+        self._bar: Any = None
+        self._stage: str | None = None
+        self._done = 0  # kept here: a bar tqdm disables (no terminal) counts nothing
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        from tqdm import tqdm
+
+        if self._bar is None or stage != self._stage or done < self._done:
+            self.close()
+            self._stage, self._done = stage, 0
+            self._bar = tqdm(total=total, desc=stage, unit=self.unit, leave=self.leave,
+                             disable=True if self.hidden else None)
+        if total is not None and self._bar.total != total:
+            self._bar.total = total
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def write(self, message: str) -> None:
+        """Print a line above the bar (plain ``print`` would break it)."""
+        from tqdm import tqdm
+
+        tqdm.write(message)
+
+    def close(self) -> None:
+        """Close the open bar, if any."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> ProgressBars:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class _Concepts(argparse.Action):
     """Collect concept names over repeated flags and space-separated values; the first use
     replaces the default instead of adding to it."""

@@ -9,7 +9,6 @@ imported here.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
 from pathlib import Path
 
 from hmu_core.cli import common
@@ -55,17 +54,6 @@ writes OUT/texts/<id>.txt and the split files found beside the corpus, atomicall
 """
 
 
-def _progress(description: str, hidden: bool):
-    """A tqdm wrapper for id loops (stderr, disabled when not a terminal or ``hidden``)."""
-    from tqdm import tqdm
-
-    def wrap(items: Iterable[str]) -> Iterable[str]:
-        return tqdm(items, desc=description, unit="id", leave=False,
-                    disable=True if hidden else None)
-
-    return wrap
-
-
 def _add_common_args(parser: argparse.ArgumentParser) -> None:
     common.add_data(parser, "HumanML3D-layout directory", positional=True)
     common.add_concept(parser, _CONCEPT_HELP)
@@ -95,11 +83,10 @@ def run_split(args: argparse.Namespace) -> int:
     concepts = resolve_concepts(args.concept)
     dataset = HumanML3D(data)
     _captions_only_note(dataset)
-    with common.removed_on_failure(out):
+    with common.removed_on_failure(out), common.ProgressBars(args.no_progress, "id") as bars:
         results = write_concept_splits(
             dataset, args.splits, concepts, args.mode, out, args.min_occurrences,
-            union_name=args.union_name,
-            progress=_progress("reading captions", args.no_progress))
+            union_name=args.union_name, progress=bars)
     for result in results:
         for name, n_forget in result.forget.items():
             total = n_forget + result.retain[name]
@@ -123,11 +110,9 @@ def run_stats(args: argparse.Namespace) -> int:
     concepts = resolve_concepts(args.concept)
     dataset = HumanML3D(data)
     _captions_only_note(dataset)
-    stats = dataset_stats(
-        dataset, args.split, concepts, args.mode, args.min_occurrences,
-        compare_modes=args.compare_modes,
-        progress=_progress("reading captions", args.no_progress),
-    )
+    with common.ProgressBars(args.no_progress, "id") as bars:
+        stats = dataset_stats(dataset, args.split, concepts, args.mode, args.min_occurrences,
+                              compare_modes=args.compare_modes, progress=bars)
     title = args.title or f"{dataset.root.name} {args.split} ({args.mode} mode)"
     with common.removed_on_failure(args.out):
         written = write_stats(args.out, stats, figures=not args.no_figures, title=title)

@@ -57,18 +57,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate the dataset and print a one-line summary."""
-    from tqdm import tqdm
-
     from hmu_core.synth.generate import write_synthetic_dataset
-    from hmu_core.synth.plan import SIZES
 
     if not 0.0 <= args.toxic_share <= 1.0:
         raise ConfigError(f"--toxic-share {args.toxic_share} is outside [0, 1]")
     common.check_out_dir(args.out, args.overwrite)
-    with tqdm(total=SIZES[args.size], unit="clip", desc="synth", leave=False,
-              disable=True if args.no_progress else None) as bar:
+    with common.ProgressBars(args.no_progress, "clip") as bars:
         summary = write_synthetic_dataset(args.out, args.size, args.seed, args.toxic_share,
-                                          overwrite=args.overwrite, progress=bar.update,
+                                          overwrite=args.overwrite, progress=bars,
                                           workers=args.workers)
     print(f"wrote {summary.clips} clips ({summary.toxic_clips} toxic, "
           f"{summary.feature_frames} frames, {summary.feature_frames / 20 / 3600:.2f} h) to "

@@ -53,7 +53,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print where the report is."""
-    from hmu_core.cli.unlearn import progress_bar
     from hmu_core.demo import run_demo
 
     common.check_out_dir(args.out, None)
@@ -61,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
     def step(message: str) -> None:
         print(f"hmu demo: {message}", flush=True)
 
-    result = run_demo(args.out, size=args.size, r=args.r, suppress_r=args.suppress_r,
-                      limit=args.limit, repeats=args.repeats, seeds=args.seeds,
-                      per_kind=args.per_kind, progress=progress_bar(args.no_progress),
-                      step=step)
+    with common.ProgressBars(args.no_progress) as progress:
+        result = run_demo(args.out, size=args.size, r=args.r, suppress_r=args.suppress_r,
+                          limit=args.limit, repeats=args.repeats, seeds=args.seeds,
+                          per_kind=args.per_kind, progress=progress, step=step)
     figures = result.figures
     for name in ("original", "lcr", "suppression"):
         f = {k: v["mean"] for k, v in figures[name].items()}

@@ -113,22 +113,8 @@ def run(args: argparse.Namespace) -> int:
                               glove_dir=request.glove_dir, concepts=request.concepts,
                               mode=request.mode, seed=request.protocol.seed,
                               device=request.device)
-    bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="batch", desc=f"eval {args.split}")
-
-    def progress(done: int, total: int) -> None:
-        if bar is not None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-    try:
-        report = evaluate(request, resources, progress)
-    finally:
-        if bar is not None:
-            bar.close()
+    with common.ProgressBars(args.no_progress, "batch") as bars:
+        report = evaluate(request, resources, bars)
     json_path, md_path = write_report(args.out, report)
     s = report["summary"]
     print(f"{args.split}: FID {s['fid']['mean']:.3f}, R@1 {s['top1']['mean']:.3f}, MM-Dist "

@@ -100,8 +100,6 @@ def output_paths(out: Path, count: int) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model set, generate, write the files, print one line per file."""
-    from tqdm import tqdm
-
     from hmu_core.models.generate import (
         generate_motions,
         load_generator,
@@ -110,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from hmu_core.motion.amass import write_amass_npz
     from hmu_core.motion.bvh import write_bvh
+    from hmu_core.progress import track
     from hmu_core.render.stick import render_stick
 
     paths = output_paths(args.out, len(args.prompts))
@@ -129,19 +128,17 @@ def run(args: argparse.Namespace) -> int:
                                length_estimator=args.length_estimator)
     generator = load_generator(models, device=device)
     motions = []
-    for i, prompt in enumerate(tqdm(args.prompts, desc="generate", unit="prompt", leave=False,
-                                    disable=len(args.prompts) < 2 or args.no_progress)):
-        motions += generate_motions(generator, prompt, seconds=args.seconds,
-                                    seed=args.seed + i, params=params).motions
     suffix = args.out.suffix.lower()
-    if suffix in (".gif", ".mp4"):
-        with tqdm(total=max(m.num_frames for m in motions), desc="render", unit="frame",
-                  leave=False, disable=True if args.no_progress else None) as bar:
-            render_stick(motions, paths[0], titles=args.prompts, progress=bar.update)
-    else:
-        writer = write_bvh if suffix == ".bvh" else write_amass_npz
-        for path, motion in zip(paths, motions, strict=True):
-            writer(path, motion)
+    with common.ProgressBars(args.no_progress) as bars:
+        for i, prompt in enumerate(track(args.prompts, bars, "generating")):
+            motions += generate_motions(generator, prompt, seconds=args.seconds,
+                                        seed=args.seed + i, params=params).motions
+        if suffix in (".gif", ".mp4"):
+            render_stick(motions, paths[0], titles=args.prompts, progress=bars)
+        else:
+            writer = write_bvh if suffix == ".bvh" else write_amass_npz
+            for path, motion in zip(paths, motions, strict=True):
+                writer(path, motion)
     for i, motion in enumerate(motions):
         where = paths[0] if len(paths) == 1 else paths[i]
         print(f"{where}: {motion.text!r}, {motion.num_frames} frames "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -213,16 +212,6 @@ def _stats_args(p: argparse.ArgumentParser) -> None:
                    "(default: every line of train_val)")
 
 
-def progress_bar(disabled: bool) -> Any:
-    """A ``code_stats.Progress`` over tqdm (stderr)."""
-    from tqdm import tqdm
-
-    def wrap(items: Iterable[Any], total: int, description: str) -> Iterable[Any]:
-        return tqdm(items, total=total, desc=description, disable=disabled, leave=False)
-
-    return wrap
-
-
 def _layers(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(","))
@@ -279,10 +268,10 @@ def run_lcr(args: argparse.Namespace) -> int:
                        stats=args.stats, generation=generation)
     loaded = _load(args)
     data = _data(args, [s.name for s in specs])
-    made = make_lcr_set(loaded, data, specs, config, args.out, mode=args.mode,
-                        cache_dir=_cache_dir(args, loaded),
-                        progress=progress_bar(args.no_progress), overwrite=args.overwrite,
-                        text_encoder=_stats_encoder(args, loaded))
+    with common.ProgressBars(args.no_progress) as progress:
+        made = make_lcr_set(loaded, data, specs, config, args.out, mode=args.mode,
+                            cache_dir=_cache_dir(args, loaded), progress=progress,
+                            overwrite=args.overwrite, text_encoder=_stats_encoder(args, loaded))
     codes = ", ".join(f"layer {q}: {len(c)} codes" for q, c in made.result.removed.items())
     print(f"{args.out}: LCR removed {codes} (safe code "
           f"{', '.join(str(s) for s in made.result.safe_codes.values())}) in "
@@ -349,22 +338,23 @@ def run_suppress(args: argparse.Namespace) -> int:
                             protocol=protocol, generation=generation)
     data = _data(args, [s.name for s in specs])
     encoder = load_text_encoder(loaded.models.text_encoder)
-    progress = progress_bar(args.no_progress)
     cache_dir = _cache_dir(args, loaded)
     record, extra = None, {}
-    if search is not None:
-        samples = statistics(loaded, data, args.stats, protocol=protocol, generation=generation,
-                             text_encoder=encoder, cache_dir=cache_dir, progress=progress)
-        r, record = search_r(loaded, encoder, samples, concept_masks(samples, data), args.data,
-                             [s.name for s in specs], args.mode, layers, search,
-                             step=_quiet if args.no_progress else print)
-        config = SuppressConfig(r=r, stats=args.stats, protocol=protocol,
-                                generation=generation)
-        extra = {"r_search.png": lambda path: plot_search(record, path)}
-    made = make_suppress_set(loaded, data, config, args.out, text_encoder=encoder,
-                             mode=args.mode, seed=args.seed, cache_dir=cache_dir,
-                             progress=progress, overwrite=args.overwrite, search=record,
-                             extra_files=extra)
+    with common.ProgressBars(args.no_progress) as progress:
+        if search is not None:
+            samples = statistics(loaded, data, args.stats, protocol=protocol,
+                                 generation=generation, text_encoder=encoder,
+                                 cache_dir=cache_dir, progress=progress)
+            r, record = search_r(loaded, encoder, samples, concept_masks(samples, data),
+                                 args.data, [s.name for s in specs], args.mode, layers, search,
+                                 step=_quiet if args.no_progress else progress.write)
+            config = SuppressConfig(r=r, stats=args.stats, protocol=protocol,
+                                    generation=generation)
+            extra = {"r_search.png": lambda path: plot_search(record, path)}
+        made = make_suppress_set(loaded, data, config, args.out, text_encoder=encoder,
+                                 mode=args.mode, seed=args.seed, cache_dir=cache_dir,
+                                 progress=progress, overwrite=args.overwrite, search=record,
+                                 extra_files=extra)
     codes = ", ".join(f"layer {q}: {len(c)}" for q, c in made.codes.items() if c)
     print(f"{args.out}: suppressed {codes or 'no'} codes ({args.stats} statistics"
           f"{', r chosen on val: ' + str(record['chosen']) if record else ''}) in "

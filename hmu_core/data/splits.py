@@ -11,7 +11,7 @@ the concept definitions. Every file is written atomically. Torch-free.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,9 @@ from hmu_core.atomic import write_json, write_text
 from hmu_core.data.concepts import Concept, ConceptSplit, MatchMode
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
+from hmu_core.progress import Progress, no_progress, track
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[Iterable[str]], Iterable[str]]
-
 
 @dataclass(frozen=True)
 class SplitFiles:
@@ -55,7 +53,7 @@ def write_concept_splits(
     out_dir: str | Path,
     min_occurrences: int | None = None,
     union_name: str = "union",
-    progress: Progress | None = None,
+    progress: Progress = no_progress,
 ) -> list[SplitFiles]:
     """Write ``<split>-w-<concept>.txt`` / ``<split>-wo-<concept>.txt`` for every split.
 
@@ -89,7 +87,7 @@ def write_concept_splits(
     }
     for split in splits:
         ids = dataset.ids(split)
-        wrapped = progress(ids) if progress else ids
+        wrapped = track(ids, progress, f"reading {split} captions")
         captions, missing = dataset.caption_table(wrapped, missing_ok=True)
         if missing:
             log.warning("%s: %d ids without caption files were left out (e.g. %s)", split,

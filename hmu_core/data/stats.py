@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from hmu_core.data.concepts import (
     word_pattern,
 )
 from hmu_core.data.humanml3d import HumanML3D
+from hmu_core.progress import Progress, no_progress, track
 
 log = logging.getLogger(__name__)
 
@@ -240,16 +241,16 @@ def dataset_stats(
     mode: MatchMode | str,
     min_occurrences: int | None = None,
     compare_modes: bool = False,
-    progress: Callable[[Iterable[str]], Iterable[str]] | None = None,
+    progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Figure 2 counts of one split of a HumanML3D-layout dataset (captions-only is fine).
 
     Ids of the split without a caption file are left out of the counts and listed under
-    ``ids_without_captions``. ``progress`` optionally wraps the id loop (the CLI passes tqdm).
+    ``ids_without_captions``. ``progress`` follows the caption reading.
     """
     ids = dataset.ids(split)
     captions, missing = dataset.caption_table(
-        progress(ids) if progress else ids, missing_ok=True
+        track(ids, progress, f"reading {split} captions"), missing_ok=True
     )
     if missing:
         log.warning("%d ids of %s.txt have no caption file and are not counted", len(missing),

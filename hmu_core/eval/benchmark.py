@@ -36,6 +36,7 @@ from hmu_core.atomic import write_text
 from hmu_core.errors import ConfigError
 from hmu_core.eval.protocol import ProtocolParams
 from hmu_core.eval.report import EvalRequest, EvalResources, evaluate, load_cached, write_report
+from hmu_core.progress import Progress, no_progress
 from hmu_core.shard import Shard
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def _make_lcr(plan: BenchmarkPlan, name: str, concepts: Sequence[str], r: int,
 
 def _evaluate(plan: BenchmarkPlan, resources: EvalResources, row: str, model: Path,
               subset: str, concepts: Sequence[str], step: Step,
-              progress: Any) -> dict[str, Any]:
+              progress: Progress) -> dict[str, Any]:
     request = EvalRequest(model_dir=model, data_dir=plan.data_dir, split=subset,
                           evaluator_dir=plan.evaluator_dir, concepts=tuple(concepts),
                           glove_dir=plan.glove_dir,
@@ -233,7 +234,7 @@ def _plot(sweep: dict[int, dict[str, dict[str, Any]]], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def run_benchmark(plan: BenchmarkPlan, *, step: Step = print, progress: Any = None,
+def run_benchmark(plan: BenchmarkPlan, *, step: Step = print, progress: Progress = no_progress,
                   command: str = "", shard: Shard | None = None) -> Path | None:
     """Run (or resume) every evaluation of ``plan`` and write the tables; returns the .md.
 

@@ -21,7 +21,7 @@ generations with Gumbel noise and the others categorically; here all use ``param
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,11 +36,11 @@ from hmu_core.eval.train_evaluator import caption_tokens
 from hmu_core.eval.word_vectors import WordVectorizer, encode_batch, mask_toxic_tokens
 from hmu_core.models.generate import MotionGenerator, generate_motions
 from hmu_core.models.sampling import SamplingParams
+from hmu_core.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 
 MAX_MOTION_LENGTH = 196
-Progress = Callable[[int, int], None]
 # Table order: generated-motion metrics, then the ground-truth reference row.
 METRICS = ("fid", "diversity", "top1", "top2", "top3", "matching_score", "mm_notox",
            "multimodality", "gt_diversity", "gt_top1", "gt_top2", "gt_top3",
@@ -175,7 +175,7 @@ def _safe_fid(gt: np.ndarray, gen: np.ndarray, repeat: int) -> float:
 def run_protocol(generator: MotionGenerator, evaluator: Evaluator, vectorizer: WordVectorizer,
                  dataset: HumanML3D, ids: Sequence[str], keywords: Sequence[str],
                  params: ProtocolParams = ProtocolParams(),
-                 progress: Progress | None = None) -> ProtocolResult:
+                 progress: Progress = no_progress) -> ProtocolResult:
     """Run the protocol on the clips ``ids`` of ``dataset`` (e.g. a concept's test forget set).
 
     Args:
@@ -233,8 +233,7 @@ def run_protocol(generator: MotionGenerator, evaluator: Evaluator, vectorizer: W
                 samples += [GeneratedSample(x.name, x.motion_id, x.begin, x.end, t, f, e)
                             for x, t, f, e in zip(entries, texts, feats, emb, strict=True)]
             done += 1
-            if progress is not None:
-                progress(done, total)
+            progress("evaluating", done, total)
         gt_e, gen_e, text_e = np.concatenate(gt), np.concatenate(gen), np.concatenate(text)
         rng = np.random.default_rng([params.seed, repeat, 1 << 20])
         top = M.r_precision(text_e, gen_e, 3, params.batch_size)

@@ -29,7 +29,7 @@ from hmu_core.data.concepts import MatchMode
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval import toxicity as T
 from hmu_core.eval.evaluator import CHECKPOINT_FILE, MATCH_DIR, Evaluator, load_evaluator
-from hmu_core.eval.protocol import Progress, ProtocolParams, ProtocolResult, run_protocol
+from hmu_core.eval.protocol import ProtocolParams, ProtocolResult, run_protocol
 from hmu_core.eval.word_vectors import OWN_JSON, WordVectorizer, load_word_vectors
 from hmu_core.models.generate import (
     MotionGenerator,
@@ -37,6 +37,7 @@ from hmu_core.models.generate import (
     load_generator,
     resolve_model_set,
 )
+from hmu_core.progress import Progress, no_progress
 from hmu_core.unlearn.concept_data import ConceptData, load_concept_data
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ def implicit_attack(generator: MotionGenerator, prompts: list[tuple[str, str]],
 
 
 def evaluate(request: EvalRequest, resources: EvalResources | None = None,
-             progress: Progress | None = None) -> dict[str, Any]:
+             progress: Progress = no_progress) -> dict[str, Any]:
     """Run the protocol and the measures; returns what ``eval.json`` holds.
 
     Raises:

@@ -22,6 +22,7 @@ from hmu_core.atomic import write_bytes
 from hmu_core.errors import ConfigError, MotionError
 from hmu_core.motion.motion import Motion
 from hmu_core.motion.skeleton import KINEMATIC_CHAIN
+from hmu_core.progress import Progress, no_progress, track
 
 SUFFIXES = (".gif", ".mp4")
 # One colour per chain of skeleton.KINEMATIC_CHAIN: right leg, left leg, spine, right/left arm.
@@ -104,14 +105,14 @@ def _panel(fig: object, index: int, count: int, motion: Motion, title: str) -> C
 
 def render_stick(motions: Motion | Sequence[Motion], path: str | os.PathLike, *,
                  titles: Sequence[str] | None = None, panel_inches: float = 4.0, dpi: int = 80,
-                 progress: Callable[[int], None] | None = None) -> Path:
+                 progress: Progress = no_progress) -> Path:
     """Animate ``motions`` side by side as stick figures into ``path`` (.gif or .mp4).
 
     Args:
         motions: one ``Motion`` or several (same fps); played in parallel.
         titles: one per motion; default: each motion's text.
         panel_inches, dpi: size of one panel (pixels rounded to even for H.264).
-        progress: called with 1 after every rendered frame (the CLI feeds a tqdm bar).
+        progress: reports the rendered frames (stage ``rendering``).
     Returns:
         ``path`` as a ``Path``.
     Raises:
@@ -136,11 +137,10 @@ def render_stick(motions: Motion | Sequence[Motion], path: str | os.PathLike, *,
     with tempfile.TemporaryDirectory(prefix="hmu-render-") as tmp:
         out = Path(tmp) / f"clip{suffix}"
         with writer.saving(fig, str(out), dpi):
-            for frame in range(max(m.num_frames for m in items)):
+            frames = range(max(m.num_frames for m in items))
+            for frame in track(frames, progress, "rendering"):
                 for update in updates:
                     update(frame)
                 writer.grab_frame()
-                if progress is not None:
-                    progress(1)
         write_bytes(target, out.read_bytes())
     return target

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass
@@ -41,6 +41,7 @@ from hmu_core.data.concepts import BUILTIN_CONCEPTS, MatchMode, matched_keywords
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.motion.features import features_to_joints, joints_to_features
 from hmu_core.motion.skeleton import FEATURE_DIM, FPS
+from hmu_core.progress import Progress, no_progress, track
 from hmu_core.synth.captions import caption_clip, implicit_captions
 from hmu_core.synth.families import COMPOSITE_PATTERNS, FAMILIES, ClipPlan
 from hmu_core.synth.motions import animate_clip
@@ -173,7 +174,7 @@ def _exit_with_parent(parent: int) -> None:
 
 def write_synthetic_dataset(out_dir: str | Path, size: str | int = "tiny", seed: int = 0,
                             toxic_share: float = 0.08, overwrite: bool = False,
-                            progress: Callable[[int], object] | None = None,
+                            progress: Progress = no_progress,
                             composite_share: float = 0.15, workers: int = 1) -> SynthSummary:
     """Generate and write a synthetic dataset in the HumanML3D layout.
 
@@ -183,7 +184,7 @@ def write_synthetic_dataset(out_dir: str | Path, size: str | int = "tiny", seed:
         seed: fixes everything; the same seed writes byte-identical files.
         toxic_share: share of clips with a toxic segment.
         overwrite: replace an existing ``out_dir``.
-        progress: called with 1 after each clip (e.g. ``tqdm.update``).
+        progress: reports the clips written (stage ``writing clips``).
         composite_share: share of two-segment clips.
         workers: processes generating clips in parallel; the files do not depend on it (every
             clip has its own seed and results are gathered in id order).
@@ -219,7 +220,8 @@ def write_synthetic_dataset(out_dir: str | Path, size: str | int = "tiny", seed:
             results: Iterable[ClipData] = pool.map(generate_clip, plan.clips, chunksize=8)
         else:
             results = map(generate_clip, plan.clips)
-        for clip, data in zip(plan.clips, results, strict=True):
+        for clip, data in track(zip(plan.clips, results, strict=True), progress,
+                                "writing clips", len(plan.clips)):
             _save_npy(tmp / "new_joint_vecs" / f"{clip.clip_id}.npy", data.features)
             _save_npy(tmp / "new_joints" / f"{clip.clip_id}.npy", data.joints)
             _write_text(tmp / "texts" / f"{clip.clip_id}.txt", "\n".join(data.lines) + "\n")
@@ -228,8 +230,6 @@ def write_synthetic_dataset(out_dir: str | Path, size: str | int = "tiny", seed:
             sumsq += (feats**2).sum(axis=0)
             count += feats.shape[0]
             records.append(_clip_record(clip, data))
-            if progress is not None:
-                progress(1)
         _save_npy(tmp / "Mean.npy", (sum_ / count).astype(np.float32))
         _save_npy(tmp / "Std.npy", _std(sum_, sumsq, count))
         for name, ids in plan.splits.items():

@@ -37,20 +37,12 @@ from hmu_core.atomic import save_npz
 from hmu_core.data.datasets import TextMotionDataset
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
+from hmu_core.progress import Progress, no_progress, track
 
 log = logging.getLogger(__name__)
 
 CACHE_SUBDIR = "cache"
 CACHE_VERSION = 1
-
-Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
-"""``progress(iterable, total, description)``: wraps a loop (tqdm in the CLI)."""
-
-
-def no_progress(items: Iterable[Any], total: int, description: str) -> Iterable[Any]:
-    del total, description
-    return items
-
 
 @dataclass(frozen=True)
 class SampleProtocol:
@@ -153,7 +145,7 @@ def encode_samples(vq: nn.Module, dataset: HumanML3D, ids: Sequence[str], mean: 
     size = protocol.batch_size
     chunks: list[np.ndarray] = []
     starts = range(0, len(distinct), size)
-    for first in progress(starts, len(starts), "encoding motions"):
+    for first in track(starts, progress, "encoding motions"):
         batch = distinct[first:first + size]
         motions = torch.stack([pairs.crop(*crop) for crop in batch]).to(device)
         with torch.no_grad():

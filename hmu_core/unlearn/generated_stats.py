@@ -32,7 +32,8 @@ from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.models import sampling as S
 from hmu_core.models.generate import MotionGenerator, generate_tokens
-from hmu_core.unlearn.code_stats import CodeSamples, Progress, file_digest, no_progress
+from hmu_core.progress import Progress, no_progress, track
+from hmu_core.unlearn.code_stats import CodeSamples, file_digest
 
 CACHE_VERSION = 1
 
@@ -99,7 +100,7 @@ def sample_code_samples(gen: MotionGenerator, dataset: HumanML3D, ids: Sequence[
     codes = np.full((len(requests), S.BAMM_SLOTS, layers), -1, dtype=np.int16)
     size = protocol.batch_size
     batches = range(0, len(requests), size)
-    for first in progress(batches, len(batches), "sampling tokens"):
+    for first in track(batches, progress, "sampling tokens"):
         batch = requests[first:first + size]
         streams = S.RequestStreams([protocol.seed + k for k, _ in batch])
         ids_, lens, _ = generate_tokens(gen, [t for _, t in batch], streams, protocol.params)

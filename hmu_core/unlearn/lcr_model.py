@@ -21,16 +21,15 @@ import torch
 
 from hmu_core.errors import ConfigError
 from hmu_core.models.checkpoints import ModelDir
+from hmu_core.progress import Progress, no_progress
 from hmu_core.unlearn.code_selection import select_layer_codes
 from hmu_core.unlearn.code_stats import (
     CodeSamples,
-    Progress,
     SampleProtocol,
     cache_key,
     check_forget_retain,
     encode_samples,
     load_or_encode,
-    no_progress,
 )
 from hmu_core.unlearn.concept_data import ConceptData, ConceptSpec
 from hmu_core.unlearn.generated_stats import GenerationProtocol

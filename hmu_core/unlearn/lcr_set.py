@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hmu_core.unlearn.code_stats import Progress, no_progress
+from hmu_core.progress import Progress, no_progress
 from hmu_core.unlearn.concept_data import ConceptData, ConceptSpec
 from hmu_core.unlearn.lcr_model import LCRConfig, LCRResult, run_lcr
 from hmu_core.unlearn.model_io import LoadedModelSet, write_unlearned_set

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from hmu_core.errors import ConfigError
+from hmu_core.progress import Progress, no_progress
 from hmu_core.unlearn.code_stats import (
     CodeSamples,
-    Progress,
     SampleProtocol,
     load_or_encode,
-    no_progress,
 )
 from hmu_core.unlearn.concept_data import ConceptData
 from hmu_core.unlearn.generated_stats import (

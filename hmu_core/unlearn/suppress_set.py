@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hmu_core.unlearn.code_stats import Progress, no_progress
+from hmu_core.progress import Progress, no_progress
 from hmu_core.unlearn.concept_data import ConceptData
 from hmu_core.unlearn.lcr_set import source_record
 from hmu_core.unlearn.model_io import LoadedModelSet, write_unlearned_set

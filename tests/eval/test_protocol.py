@@ -35,8 +35,8 @@ def setup(eval_data: Path, micro_evaluator: Path):
 
 @pytest.fixture(scope="module")
 def first(setup):
-    calls: list[tuple[int, int]] = []
-    result = run_protocol(*setup, KEYWORDS, PARAMS, progress=lambda d, t: calls.append((d, t)))
+    calls: list[tuple[str, int, int]] = []
+    result = run_protocol(*setup, KEYWORDS, PARAMS, progress=lambda s, d, t: calls.append((s, d, t)))
     return result, calls
 
 
@@ -47,7 +47,7 @@ def test_shape_and_progress(first) -> None:
     assert result.samples_per_repeat % PARAMS.batch_size == 0
     assert result.samples_per_repeat <= result.items
     batches = result.samples_per_repeat // PARAMS.batch_size
-    assert calls[-1] == (PARAMS.repeats * batches, PARAMS.repeats * batches)
+    assert calls[-1] == ("evaluating", PARAMS.repeats * batches, PARAMS.repeats * batches)
     summary = result.summary()
     assert all(np.isfinite(summary[k]["mean"]) for k in METRICS)
     for key in ("top1", "top2", "top3", "gt_top1"):

@@ -22,7 +22,7 @@ def test_arguments_reach_the_library_and_a_summary_is_printed(tmp_path, monkeypa
     def fake(out_dir, size, seed, toxic_share, overwrite=False, progress=None, workers=1):
         seen.update(out_dir=out_dir, size=size, seed=seed, toxic_share=toxic_share,
                     overwrite=overwrite, workers=workers)
-        progress(1)
+        progress("writing clips", 1, 3000)
         return generate.SynthSummary(out_dir, 3000, 240, 350000, 12.5)
 
     monkeypatch.setattr(generate, "write_synthetic_dataset", fake)
