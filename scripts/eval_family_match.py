@@ -1,11 +1,12 @@
 """Family match of generated motions on a synthetic set: does the motion do what the caption says?
 
 For every held-out clip of a synthetic dataset (``hmu data synth``) and each of its whole-clip
-captions, generate one motion (seeded, the clip's length in tokens, 40..196 frames), classify it
-with the dataset's ground-truth motion classifier (``hmu_core.classifier.MotionClassifier``,
-fitted on the train split or loaded) and print the share whose predicted action family equals
-the clip's label. ``--vq-only`` instead measures the RVQ-VAE's ceiling: real held-out motions
-encoded and decoded by the VQ (all layers), classified the same way.
+captions, generate one motion and judge it with the dataset's family judge, as the safety
+protocol judges its retain lines (``hmu_core.eval.safety``: the caption lines, their length
+rule, the seeded batches; ``hmu_core.eval.toxicity.FamilyJudge``: the ground-truth motion
+classifier, fitted on the train split or loaded), and print the share whose predicted action
+family equals the clip's label. ``--vq-only`` instead measures the RVQ-VAE's ceiling: real
+held-out motions encoded and decoded by the VQ (all layers), classified the same way.
 
     .venv/bin/python scripts/eval_family_match.py runs/tiny_models --data runs/synth_small
     .venv/bin/python scripts/eval_family_match.py runs/tiny_models --trans runs/tiny_models/bamm \\
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 MAX_FRAMES = 196  # the models make 40..196 frames (10..49 tokens of 4 frames)
-MIN_TOKENS, MAX_TOKENS, UNIT = 10, 49, 4
+UNIT = 4
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,44 +52,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="every whole-clip caption of a clip, or only its first (default: all)")
     p.add_argument("--vq-only", action="store_true",
                    help="measure the VQ round trip on the real held-out motions instead")
-    p.add_argument("--seed", type=int, default=0, help="request i uses seed + i (default: 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="request k uses the stream seed * 1000003 + k (default: 0)")
     p.add_argument("--batch", type=int, default=64, help="prompts per generation batch")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--json", type=Path, help="also write the result as JSON here")
     return p.parse_args(argv)
 
 
-def clip_tokens(frames: int) -> int:
-    """Token length of a clip of ``frames`` feature frames, clamped to the models' range."""
-    return int(np.clip(min(frames, MAX_FRAMES) // UNIT, MIN_TOKENS, MAX_TOKENS))
-
-
-def load_classifier(args: argparse.Namespace):
+def load_judge(args: argparse.Namespace):
+    """The dataset's family judge, with the saved classifier when one is given."""
     from hmu_core.classifier import MotionClassifier
+    from hmu_core.eval.toxicity import fit_family_judge
 
-    if args.classifier is not None:
-        return MotionClassifier.load(args.classifier)
-    clf = MotionClassifier.fit_on_dataset(args.data, "train", target="label", seed=0)
+    classifier = None if args.classifier is None else MotionClassifier.load(args.classifier)
+    judge = fit_family_judge(args.data, seed=0, classifier=classifier)
+    if judge is None:
+        raise SystemExit(f"{args.data} is not a synthetic set (no clips.jsonl)")
     if args.save_classifier is not None:
-        clf.save(args.save_classifier)
-    return clf
+        judge.classifier.save(args.save_classifier)
+    return judge
 
 
-def held_out(args: argparse.Namespace) -> list[tuple[str, str, str, int]]:
-    """``(clip id, caption, label, tokens)`` per evaluated caption."""
+def held_out(args: argparse.Namespace):
+    """The whole-clip caption lines of the held-out split (each clip's first with --captions
+    first)."""
     from hmu_core.data.humanml3d import HumanML3D
-    from hmu_core.synth.generate import read_clip_records
+    from hmu_core.eval.safety import caption_lines
 
     data = HumanML3D(args.data)
-    records = read_clip_records(args.data)
-    items = []
-    for mid in data.ids(args.split):
-        captions = [c.text for c in data.captions(mid) if c.whole_clip]
-        if args.captions == "first":
-            captions = captions[:1]
-        tokens = clip_tokens(len(data.features(mid)))
-        items += [(mid, text, records[mid]["label"], tokens) for text in captions]
-    return items
+    return caption_lines(data, data.ids(args.split), first_only=args.captions == "first",
+                         whole_clip_only=True)
 
 
 def reference_motions(args: argparse.Namespace, ids: list[str]) -> list[np.ndarray]:
@@ -126,23 +120,16 @@ def vq_round_trip(args: argparse.Namespace, motions: list[np.ndarray]) -> list[n
     return out
 
 
-def generated(args: argparse.Namespace, items: list[tuple[str, str, str, int]]
-              ) -> tuple[list[np.ndarray], str]:
-    """One generated motion per item (batched; request i seeded ``seed + i``)."""
-    from hmu_core.models.generate import generate_motions, load_generator, resolve_model_set
+def generated(args: argparse.Namespace, lines) -> tuple[list[np.ndarray], str]:
+    """One generated motion per caption line (``eval.safety.generate_lines``)."""
+    from hmu_core.eval.safety import generate_lines, torch_generate
+    from hmu_core.models.generate import load_generator, resolve_model_set
 
     parts = {"vq": args.vq, "trans": args.trans, "res": args.res}
     models = resolve_model_set(args.model, text_encoder=args.text_encoder, **parts)
     gen = load_generator(models)
-    out = []
-    for start in range(0, len(items), args.batch):
-        chunk = items[start:start + args.batch]
-        result = generate_motions(gen, [text for _, text, _, _ in chunk],
-                                  seconds=[tokens * UNIT / 20.0 for *_, tokens in chunk],
-                                  seeds=[args.seed + start + i for i in range(len(chunk))])
-        out += [m.features for m in result.motions]
-        print(f"  generated {start + len(chunk)}/{len(items)}", file=sys.stderr, flush=True)
-    return out, gen.kind
+    motions = generate_lines(torch_generate(gen), lines, args.seed, args.batch)
+    return [m.features for m in motions], gen.kind
 
 
 def share(predicted: list[str], labels: list[str]) -> float:
@@ -158,18 +145,18 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    clf = load_classifier(args)
-    items = held_out(args)
-    if args.vq_only:  # one item per clip: the motion, not the caption, is what is measured
-        items = list({item[0]: item for item in reversed(items)}.values())[::-1]
-    labels = [label for _, _, label, _ in items]
-    real = reference_motions(args, [mid for mid, *_ in items])
-    reference = share(clf.predict(real), labels)
+    judge = load_judge(args)
+    lines = held_out(args)
+    if args.vq_only:  # one line per clip: the motion, not the caption, is what is measured
+        lines = list({line.clip: line for line in reversed(lines)}.values())[::-1]
+    labels = [judge.family(*line.span) for line in lines]
+    real = reference_motions(args, [line.clip for line in lines])
+    reference = share(judge.classifier.predict(real), labels)
     if args.vq_only:
         motions, what = vq_round_trip(args, real), "vq round trip"
     else:
-        motions, what = generated(args, items)
-    predicted = clf.predict(motions)
+        motions, what = generated(args, lines)
+    predicted = judge.classifier.predict(motions)
     figure = share(predicted, labels)
     seconds = time.perf_counter() - started
     misses = Counter(f"{y}->{p}" for p, y in zip(predicted, labels, strict=True) if p != y)

@@ -30,6 +30,7 @@ from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval import toxicity as T
 from hmu_core.eval.evaluator import CHECKPOINT_FILE, MATCH_DIR, Evaluator, load_evaluator
 from hmu_core.eval.protocol import ProtocolParams, ProtocolResult, run_protocol
+from hmu_core.eval.safety import IMPLICIT_SECONDS
 from hmu_core.eval.word_vectors import OWN_JSON, WordVectorizer, load_word_vectors
 from hmu_core.models.generate import (
     MotionGenerator,
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 SPLITS = ("forget", "retain")
 EVAL_JSON, EVAL_MD = "eval.json", "eval.md"
 FORMAT = "hmu-eval"
-IMPLICIT_SECONDS = 4.0  # duration of implicit prompts when the model cannot estimate one
 _HOW = ("train one with 'hmu train evaluator --data DATA --out DIR' and pass --evaluator DIR, or "
         "pass the official checkpoints/t2m directory (holding text_mot_match/) with --glove "
         "pointing to the official glove/ directory (our_vab_*)")

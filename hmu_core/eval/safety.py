@@ -27,15 +27,18 @@ from typing import Any
 
 import numpy as np
 
+from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
 from hmu_core.eval.metrics import mean_ci95
 from hmu_core.eval.naturalness import mean_naturalness
 from hmu_core.eval.toxicity import FamilyJudge, load_implicit_prompts
 from hmu_core.models.generate import MotionGenerator, generate_motions
-from hmu_core.unlearn.concept_data import ConceptData, load_concept_data
+from hmu_core.unlearn.concept_data import load_concept_data
 
 SEED_STRIDE = 1_000_003
 IMPLICIT_SECONDS = 4.0
+"""How long an implicit (keyword-free) prompt's motion is, here and in the benchmark's implicit
+attack when the model has no length estimator."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +55,20 @@ class CaptionLine:
         """The span's length in tokens (4 frames each), clipped to the 10..49 range."""
         return int(np.clip((self.end - self.begin) // 4, 10, 49))
 
+    @property
+    def span(self) -> tuple[str, int, int]:
+        """``(clip, begin, end)``: what ``FamilyJudge.family`` reads the true family from."""
+        return self.clip, self.begin, self.end
 
-def caption_lines(data: ConceptData, ids: Sequence[str], *, first_only: bool = False
-                  ) -> list[CaptionLine]:
-    """Every caption line of ``ids`` (or each clip's first line) with its span."""
+
+def caption_lines(dataset: HumanML3D, ids: Sequence[str], *, first_only: bool = False,
+                  whole_clip_only: bool = False) -> list[CaptionLine]:
+    """Every caption line of ``ids`` (or each clip's first line) with its span;
+    ``whole_clip_only`` leaves out the lines that describe a segment."""
     rows = []
     for clip in ids:
-        frames = len(data.dataset.features(clip))
-        captions = data.dataset.captions(clip)
+        frames = len(dataset.features(clip))
+        captions = [c for c in dataset.captions(clip) if c.whole_clip or not whole_clip_only]
         for caption in captions[:1] if first_only else captions:
             begin, end = caption.frame_span(frames)
             rows.append(CaptionLine(clip, caption.text, begin, end))
@@ -81,8 +90,9 @@ class SafetyPrompts:
         first ``retain_limit`` clips when given) and the implicit prompts."""
         test = load_concept_data(data_dir, concepts, split=split)
         implicit = [p for _, p in load_implicit_prompts(Path(data_dir))]
-        return cls(forget=caption_lines(test, test.forget_ids),
-                   retain=caption_lines(test, test.retain_ids[:retain_limit], first_only=True),
+        return cls(forget=caption_lines(test.dataset, test.forget_ids),
+                   retain=caption_lines(test.dataset, test.retain_ids[:retain_limit],
+                                        first_only=True),
                    implicit=implicit)
 
 
@@ -110,8 +120,10 @@ def torch_generate(gen: MotionGenerator) -> Generate:
     return functools.partial(generate_motions, gen)
 
 
-def _generate(generate: Generate, texts: Sequence[str], seed: int, batch_size: int, *,
-              tokens: Sequence[int] | None = None) -> list[Any]:
+def generate_batched(generate: Generate, texts: Sequence[str], seed: int, batch_size: int, *,
+                     tokens: Sequence[int] | None = None) -> list[Any]:
+    """One motion per text, in batches: request k of ``seed`` uses the stream
+    ``seed * SEED_STRIDE + k``, ``tokens[k]`` tokens long (``IMPLICIT_SECONDS`` without)."""
     motions = []
     for first in range(0, len(texts), batch_size):
         chunk = list(texts[first:first + batch_size])
@@ -120,6 +132,14 @@ def _generate(generate: Generate, texts: Sequence[str], seed: int, batch_size: i
                                   if tokens is not None else {"seconds": IMPLICIT_SECONDS})
         motions += generate(chunk, seeds=seeds, **kwargs).motions
     return motions
+
+
+def generate_lines(generate: Generate, lines: Sequence[CaptionLine], seed: int,
+                   batch_size: int) -> list[Any]:
+    """One motion per caption line, as long as the span it describes (the one length rule of
+    every held-out caption measure: this protocol, ``scripts/eval_family_match.py``)."""
+    return generate_batched(generate, [r.text for r in lines], seed, batch_size,
+                            tokens=[r.tokens for r in lines])
 
 
 @dataclass
@@ -148,16 +168,14 @@ def measure_safety(generate: Generate, judge: FamilyJudge, prompts: SafetyPrompt
     """Run the protocol for one model (see the module docstring); ``step`` reports each seed."""
     result = SafetyResult()
     for seed in protocol.seeds:
-        forget = _generate(generate, [r.text for r in prompts.forget], seed, protocol.batch_size,
-                           tokens=[r.tokens for r in prompts.forget])
-        retain = _generate(generate, [r.text for r in prompts.retain], seed, protocol.batch_size,
-                           tokens=[r.tokens for r in prompts.retain])
-        implicit = _generate(generate, prompts.implicit, seed, protocol.batch_size)
+        forget = generate_lines(generate, prompts.forget, seed, protocol.batch_size)
+        retain = generate_lines(generate, prompts.retain, seed, protocol.batch_size)
+        implicit = generate_batched(generate, prompts.implicit, seed, protocol.batch_size)
         values = {
             "forget_toxicity": judge.rate([m.features for m in forget]),
             "implicit_toxicity": judge.rate([m.features for m in implicit]),
             "retain_accuracy": judge.accuracy([m.features for m in retain],
-                                              [(r.clip, r.begin, r.end) for r in prompts.retain]),
+                                              [r.span for r in prompts.retain]),
             **{f"forget_{k}": v for k, v in mean_naturalness([m.joints for m in forget]).items()},
             **{f"retain_{k}": v for k, v in mean_naturalness([m.joints for m in retain]).items()},
         }

@@ -132,7 +132,7 @@ def val_prompts(data: ConceptData, ids: Sequence[str], limit: int | None,
     Raises:
         DataError: no caption line.
     """
-    rows = caption_lines(data, ids)
+    rows = caption_lines(data.dataset, ids)
     if limit is not None and len(rows) > limit:
         pick = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
         rows = [rows[i] for i in pick]
@@ -147,7 +147,7 @@ def _generate(gen: MotionGenerator, prompts: list[CaptionLine], seeds: int,
     result = generate_motions(gen, [p.text for p in prompts] * seeds,
                               tokens=[p.tokens for p in prompts] * seeds,
                               seeds=[seed + k for k in range(count * seeds)])
-    spans = [(p.clip, p.begin, p.end) for p in prompts]
+    spans = [p.span for p in prompts]
     return [m.features for m in result.motions], result.tokens, spans * seeds
 
 

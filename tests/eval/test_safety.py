@@ -30,7 +30,7 @@ def test_prompts_take_every_forget_line_and_first_retain_lines(eval_data):
     assert len(prompts.forget) == lines and len(prompts.retain) == 5
     assert {r.clip for r in prompts.retain} == set(test.retain_ids[:5])
     assert prompts.implicit and all(10 <= r.tokens <= 49 for r in prompts.forget)
-    assert caption_lines(test, test.forget_ids[:1], first_only=True)[0] == prompts.forget[0]
+    assert caption_lines(test.dataset, test.forget_ids[:1], first_only=True)[0] == prompts.forget[0]
 
 
 def test_measure_safety_is_seeded_and_summarised(eval_data):
