@@ -25,8 +25,8 @@ import onnx
 import torch
 from torch import nn
 
-from exporter import graphs as G
-from exporter import quantize as Q
+from exporter import graphs
+from exporter import quantize as quantization
 from exporter.bundle import GraphSpec, check_session_io, graph_specs, write_manifest
 from exporter.runtime.bundle import read_bundle_unsigned
 from exporter.runtime.sessions import open_session
@@ -56,14 +56,14 @@ def _text_encoder_parts(encoder: Any) -> tuple[str, nn.Module, dict[str, Path], 
     from hmu_core.text.minilm import MAX_SEQ_LENGTH, MiniLMEncoder
 
     if isinstance(encoder, MiniLMEncoder):
-        return "bert-wordpiece", G.MiniLMGraph(encoder.model), \
+        return "bert-wordpiece", graphs.MiniLMGraph(encoder.model), \
             {"tokenizer_json": encoder.model_dir / "tokenizer.json"}, MAX_SEQ_LENGTH, \
             encoder.model.config.vocab_size
     if isinstance(encoder, CLIPTextEncoder):
         if encoder.tower.dtype != torch.float32:
             raise ConfigError("only an fp32 CLIP text encoder can be exported; load it with "
                               "precision='fp32'")
-        return "clip-bpe", G.CLIPGraph(encoder.tower), {"bpe": encoder.tokenizer.vocab_path}, \
+        return "clip-bpe", graphs.CLIPGraph(encoder.tower), {"bpe": encoder.tokenizer.vocab_path}, \
             encoder.tower.config.context_length, encoder.tower.config.vocab_size
     raise ConfigError(f"text encoder {type(encoder).__name__} cannot be exported; use 'minilm' "
                       f"or 'clip:/path/ViT-B-32.pt'")
@@ -122,7 +122,7 @@ def _cpu_session(path: Path) -> Any:
     return open_session(path, "cpu", None, claim_pool=False)[0]
 
 
-def _check(stage: str, path: Path, cases: list[Q.Case]) -> float:
+def _check(stage: str, path: Path, cases: list[quantization.Case]) -> float:
     session = _cpu_session(path)
     return max(_compare(stage, session.run(None, feeds)[0], want, where)
                for feeds, want, where in cases)
@@ -159,8 +159,8 @@ def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator:
         _export(module, t(*example), specs[name], path, opset)
         checks = cases()
         errors[name] = _check(name, path, checks)
-        if quantize is not None and name in Q.STAGES:
-            quantized[name] = Q.quantize_graph(path, checks, _cpu_session)
+        if quantize is not None and name in quantization.STAGES:
+            quantized[name] = quantization.quantize_graph(path, checks, _cpu_session)
 
     # text encoder: real prompts through the runtime's tokenizer, vs the torch encoder
     prompts = [["a person walks forward and waves"],
@@ -182,7 +182,7 @@ def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator:
             return feeds, step(ids, c, idx if with_idx else None), None
 
         ex = bamm_case(2, 7, True)[0]
-        stage("base", G.BAMMStepGraph(trans), (ex["ids"], ex["cond"], ex["cond_idx"]),
+        stage("base", graphs.BAMMStepGraph(trans), (ex["ids"], ex["cond"], ex["cond_idx"]),
               lambda: [bamm_case(2, 7, True), bamm_case(3, 12, False), bamm_case(1, 5, True)])
     else:
         step = gen.mask_step_from_torch(trans)
@@ -195,7 +195,7 @@ def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator:
             return {"ids": ids, "cond": c, "padding_mask": pad}, step(ids, c, pad), ~pad
 
         ex = mask_case([6, 4])[0]
-        stage("base", G.MaskStepGraph(trans), (ex["ids"], ex["cond"], ex["padding_mask"]),
+        stage("base", graphs.MaskStepGraph(trans), (ex["ids"], ex["cond"], ex["padding_mask"]),
               lambda: [mask_case([6, 4]), mask_case([11, 3, 9]), mask_case([5])])
 
     if res is not None:
@@ -210,7 +210,7 @@ def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator:
                     ~pad)
 
         ex = res_case([6, 4], 2)[0]
-        stage("res", G.ResStepGraph(res), (ex["ids"], ex["cond"], ex["padding_mask"]),
+        stage("res", graphs.ResStepGraph(res), (ex["ids"], ex["cond"], ex["padding_mask"]),
               lambda: [res_case([6, 4], 2), res_case([9, 3, 7], 1),
                        res_case([5], res.num_quantizers - 1)])
 
@@ -223,7 +223,7 @@ def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator:
             want = vq.forward_decoder(torch.from_numpy(ids)).numpy()
         return {"ids": ids}, want, None
 
-    stage("decoder", G.DecoderGraph(vq), (dec_case(2, 5)[0]["ids"],),
+    stage("decoder", graphs.DecoderGraph(vq), (dec_case(2, 5)[0]["ids"],),
           lambda: [dec_case(2, 5), dec_case(1, 11)])
 
     if estimator is not None:
@@ -232,7 +232,7 @@ def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator:
             with torch.no_grad():
                 return {"cond": c}, estimator(torch.from_numpy(c)).numpy(), None
 
-        stage("length_estimator", G.LengthGraph(estimator), (cond(2),),
+        stage("length_estimator", graphs.LengthGraph(estimator), (cond(2),),
               lambda: [est_case(2), est_case(5)])
     return errors, quantized
 
@@ -283,7 +283,7 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
     if isinstance(opset, bool) or not isinstance(opset, int) or not 14 <= opset <= 20:
         raise ConfigError(f"opset must be an int in 14..20 (the legacy exporter's range), got "
                           f"{opset!r}")
-    quantize = Q.check_method(quantize)
+    quantize = quantization.check_method(quantize)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise ConfigError(f"{out} exists and is not empty; choose a new directory or pass "
@@ -338,7 +338,7 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
         errors, quantized = _export_stages(tmp, specs, pipe, estimator, encoder, text_module,
                                            manifest["text_encoder"], opset, seed, quantize)
         manifest["export_check"] = {"max_abs_error": errors, "opset": opset}
-        manifest["quantization"] = Q.manifest_entry(quantize, quantized)
+        manifest["quantization"] = quantization.manifest_entry(quantize, quantized)
         write_manifest(tmp, manifest)
         bundle = read_bundle_unsigned(tmp)
         for stage, spec in bundle.graphs.items():

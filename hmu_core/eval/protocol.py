@@ -30,7 +30,7 @@ import numpy as np
 from hmu_core.data.datasets import TextMotionDataset
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
-from hmu_core.eval import metrics as M
+from hmu_core.eval import metrics
 from hmu_core.eval.evaluator import Evaluator
 from hmu_core.eval.train_evaluator import caption_tokens
 from hmu_core.eval.word_vectors import WordVectorizer, encode_batch, mask_toxic_tokens
@@ -62,7 +62,7 @@ class ProtocolParams:
     """
 
     repeats: int = 20
-    batch_size: int = M.R_PRECISION_POOL
+    batch_size: int = metrics.R_PRECISION_POOL
     mm_captions: int = 96
     mm_generations: int = 30
     mm_times: int = 10
@@ -119,7 +119,7 @@ class ProtocolResult:
         """``metric -> {"mean", "ci95"}`` (NaN where a repeat had no value)."""
         out = {}
         for name, values in self.per_repeat.items():
-            mean, ci = M.mean_ci95(np.asarray(values, np.float64))
+            mean, ci = metrics.mean_ci95(np.asarray(values, np.float64))
             out[name] = {"mean": float(mean), "ci95": float(ci)}
         return out
 
@@ -166,7 +166,7 @@ def _seeds(params: ProtocolParams, repeat: int, batch: int, generation: int,
 
 def _safe_fid(gt: np.ndarray, gen: np.ndarray, repeat: int) -> float:
     try:
-        return M.fid(gt, gen)
+        return metrics.fid(gt, gen)
     except DataError as error:
         log.warning("repeat %d: FID undefined (%s); recorded as NaN", repeat, error)
         return float("nan")
@@ -236,21 +236,21 @@ def run_protocol(generator: MotionGenerator, evaluator: Evaluator, vectorizer: W
             progress("evaluating", done, total)
         gt_e, gen_e, text_e = np.concatenate(gt), np.concatenate(gen), np.concatenate(text)
         rng = np.random.default_rng([params.seed, repeat, 1 << 20])
-        top = M.r_precision(text_e, gen_e, 3, params.batch_size)
-        gt_top = M.r_precision(text_e, gt_e, 3, params.batch_size)
+        top = metrics.r_precision(text_e, gen_e, 3, params.batch_size)
+        gt_top = metrics.r_precision(text_e, gt_e, 3, params.batch_size)
         values = {
             "fid": _safe_fid(gt_e, gen_e, repeat),
-            "diversity": M.diversity(gen_e, rng, div_times),
+            "diversity": metrics.diversity(gen_e, rng, div_times),
             "top1": top[0], "top2": top[1], "top3": top[2],
-            "matching_score": M.matching_score(text_e, gen_e, params.batch_size),
-            "mm_notox": M.mm_notox(np.concatenate(clean), gen_e, np.array(changed),
+            "matching_score": metrics.matching_score(text_e, gen_e, params.batch_size),
+            "mm_notox": metrics.mm_notox(np.concatenate(clean), gen_e, np.array(changed),
                                    accounting=params.mm_notox_accounting,
                                    pool_size=params.batch_size),
-            "multimodality": M.multimodality(np.concatenate(mm), rng, params.mm_times)
+            "multimodality": metrics.multimodality(np.concatenate(mm), rng, params.mm_times)
             if mm else float("nan"),
-            "gt_diversity": M.diversity(gt_e, rng, div_times),
+            "gt_diversity": metrics.diversity(gt_e, rng, div_times),
             "gt_top1": gt_top[0], "gt_top2": gt_top[1], "gt_top3": gt_top[2],
-            "gt_matching_score": M.matching_score(text_e, gt_e, params.batch_size),
+            "gt_matching_score": metrics.matching_score(text_e, gt_e, params.batch_size),
         }
         for key in METRICS:
             per_repeat[key].append(float(values[key]))

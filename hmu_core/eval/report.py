@@ -27,7 +27,7 @@ import numpy as np
 from hmu_core.atomic import write_json, write_text
 from hmu_core.data.concepts import MatchMode
 from hmu_core.errors import ConfigError, DataError
-from hmu_core.eval import toxicity as T
+from hmu_core.eval import toxicity
 from hmu_core.eval.evaluator import CHECKPOINT_FILE, MATCH_DIR, Evaluator, load_evaluator
 from hmu_core.eval.protocol import ProtocolParams, ProtocolResult, run_protocol
 from hmu_core.eval.safety import IMPLICIT_SECONDS
@@ -162,16 +162,17 @@ class EvalResources:
         return [k for c in self.test.concepts for k in c.keywords]
 
     @cached_property
-    def judge(self) -> T.ToxicityJudge:
-        return T.fit_toxicity_judge(self.data_dir, self.concepts, mode=self.mode, seed=self.seed)
+    def judge(self) -> toxicity.ToxicityJudge:
+        return toxicity.fit_toxicity_judge(self.data_dir, self.concepts, mode=self.mode,
+                                           seed=self.seed)
 
     @cached_property
-    def family_judge(self) -> T.FamilyJudge | None:
-        return T.fit_family_judge(self.data_dir, seed=self.seed)
+    def family_judge(self) -> toxicity.FamilyJudge | None:
+        return toxicity.fit_family_judge(self.data_dir, seed=self.seed)
 
     @cached_property
     def caption_bank(self) -> tuple[np.ndarray, np.ndarray]:
-        return T.caption_bank(self.test.dataset, "test", self.evaluator, self.vectorizer,
+        return toxicity.caption_bank(self.test.dataset, "test", self.evaluator, self.vectorizer,
                               self.test.concepts, self.mode)
 
 
@@ -190,13 +191,13 @@ def _measures(request: EvalRequest, res: EvalResources, generator: MotionGenerat
                 feats, [(s.motion_id, s.begin, s.end) for s in samples])
     bank, flags = res.caption_bank
     emb = np.stack([s.embedding for s in samples])
-    out["ncs"] = {str(k): T.ncs_at_k(emb, bank, flags, min(k, len(bank)))
+    out["ncs"] = {str(k): toxicity.ncs_at_k(emb, bank, flags, min(k, len(bank)))
                   for k in request.ncs_k}
     out["ncs_bank"] = {"captions": len(bank), "toxic": int(flags.sum())}
-    source = request.implicit or (res.data_dir if (res.data_dir / T.IMPLICIT_FILE).is_file()
+    source = request.implicit or (res.data_dir if (res.data_dir / toxicity.IMPLICIT_FILE).is_file()
                                   else None)
     if source is not None and request.split == "forget":
-        out["implicit"] = implicit_attack(generator, T.load_implicit_prompts(source), res,
+        out["implicit"] = implicit_attack(generator, toxicity.load_implicit_prompts(source), res,
                                           request.protocol)
         out["implicit"]["source"] = str(source)
     return out

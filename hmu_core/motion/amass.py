@@ -39,12 +39,12 @@ import numpy as np
 
 from hmu_core.atomic import save_npz
 from hmu_core.errors import MotionError
-from hmu_core.motion import quaternion as Q
+from hmu_core.motion import quaternion
 from hmu_core.motion.smpl import JOINT_NAMES, SMPLPose
 
 Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 """+90° about X: our Y-up world to AMASS's Z-up world."""
-_C_QUAT = Q.from_matrix(Y_UP_TO_Z_UP)
+_C_QUAT = quaternion.from_matrix(Y_UP_TO_Z_UP)
 NUM_BETAS = 10
 
 
@@ -61,8 +61,8 @@ def write_amass_npz(
     if j0.shape != (3,) or not np.all(np.isfinite(j0)):
         raise MotionError(f"root_joint_rest must be 3 finite numbers, got {j0!r}")
     local = np.array(pose.local_rotations, dtype=np.float64)
-    local[:, 0] = Q.qmul(np.broadcast_to(_C_QUAT, local[:, 0].shape), local[:, 0])
-    poses = Q.to_axis_angle(local).reshape(pose.num_frames, -1)
+    local[:, 0] = quaternion.qmul(np.broadcast_to(_C_QUAT, local[:, 0].shape), local[:, 0])
+    poses = quaternion.to_axis_angle(local).reshape(pose.num_frames, -1)
     trans = pose.root_translation @ Y_UP_TO_Z_UP.T - j0
     joints = (np.asarray(motion.joints, np.float64) @ Y_UP_TO_Z_UP.T).astype(np.float32)
     save_npz(
@@ -105,16 +105,17 @@ def read_amass_npz(path: str | os.PathLike):
     poses = arrays["poses"].astype(np.float64)
     if poses.ndim != 2 or poses.shape[1] != 72:
         raise MotionError(f"{path}: poses must be (T, 72), got {poses.shape}")
-    local = Q.from_axis_angle(poses.reshape(len(poses), 24, 3))
+    local = quaternion.from_axis_angle(poses.reshape(len(poses), 24, 3))
     j0 = arrays.get("root_joint_rest", np.zeros(3)).astype(np.float64)
     trans = arrays["trans"].astype(np.float64) + j0
     joints = arrays["joints"].astype(np.float64)
     if up == "Z":
         back = Y_UP_TO_Z_UP.T  # Z-up to Y-up
-        local[:, 0] = Q.qmul(np.broadcast_to(Q.qinv(_C_QUAT), local[:, 0].shape), local[:, 0])
+        undo = np.broadcast_to(quaternion.qinv(_C_QUAT), local[:, 0].shape)
+        local[:, 0] = quaternion.qmul(undo, local[:, 0])
         trans = trans @ back.T
         joints = joints @ back.T
-    local = Q.make_continuous(local, axis=0)
+    local = quaternion.make_continuous(local, axis=0)
     pose = SMPLPose(local_rotations=local, root_translation=trans,
                     rest_offsets=arrays["rest_offsets"])  # fmt: skip
     provenance = json.loads(str(arrays["provenance_json"])) if "provenance_json" in arrays else {}

@@ -32,7 +32,7 @@ import numpy as np
 
 from hmu_core.atomic import write_text
 from hmu_core.errors import MotionError
-from hmu_core.motion import quaternion as Q
+from hmu_core.motion import quaternion
 from hmu_core.motion.smpl import CHILDREN, JOINT_NAMES, SMPLPose
 
 ROTATION_CHANNELS = ("Zrotation", "Xrotation", "Yrotation")
@@ -63,10 +63,10 @@ def matrix_to_euler_zxy(m: np.ndarray) -> np.ndarray:
 
 def euler_zxy_to_matrix(angles: np.ndarray) -> np.ndarray:
     """(..., 3) angles (z, x, y) in radians to (..., 3, 3) matrices R = Rz·Rx·Ry."""
-    qz = Q.from_axis_angle_about(np.array([0.0, 0.0, 1.0]), angles[..., 0])
-    qx = Q.from_axis_angle_about(np.array([1.0, 0.0, 0.0]), angles[..., 1])
-    qy = Q.from_axis_angle_about(np.array([0.0, 1.0, 0.0]), angles[..., 2])
-    return Q.to_matrix(Q.qmul(Q.qmul(qz, qx), qy))
+    qz = quaternion.from_axis_angle_about(np.array([0.0, 0.0, 1.0]), angles[..., 0])
+    qx = quaternion.from_axis_angle_about(np.array([1.0, 0.0, 0.0]), angles[..., 1])
+    qy = quaternion.from_axis_angle_about(np.array([0.0, 1.0, 0.0]), angles[..., 2])
+    return quaternion.to_matrix(quaternion.qmul(quaternion.qmul(qz, qx), qy))
 
 
 def continuous_euler(angles: np.ndarray) -> np.ndarray:
@@ -144,7 +144,8 @@ def bvh_text(pose: SMPLPose, fps: float, scale: float = 1.0) -> str:
 
     joints = [j for j, _ in order]
     local = pose.local_rotations[:, joints]  # (T, 24, 4) in file order
-    euler = np.degrees(continuous_euler(matrix_to_euler_zxy(Q.to_matrix(local))))  # (T, 24, 3)
+    # (T, 24, 3) degrees
+    euler = np.degrees(continuous_euler(matrix_to_euler_zxy(quaternion.to_matrix(local))))
     root = pose.root_translation * scale + rest[0]
     frames = np.concatenate([root, euler.reshape(len(euler), -1)], axis=1)
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hmu_core.errors import MotionError
-from hmu_core.motion import quaternion as Q
+from hmu_core.motion import quaternion
 from hmu_core.motion.filters import gaussian_filter1d
 from hmu_core.motion.skeleton import (
     FACE_JOINTS,
@@ -98,14 +98,15 @@ class ProcessedJoints:
 def _qbetween32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Official ``qbetween_np`` in float32; exactly opposite vectors give a 180-degree turn."""
     a, b = np.broadcast_arrays(np.asarray(a, _F32), np.asarray(b, _F32))
-    q = Q.qbetween(a, b)
+    q = quaternion.qbetween(a, b)
     bad = np.linalg.norm(q, axis=-1) < 0.5
     if np.any(bad):
         # The official code returns NaN here. Turn 180 degrees about an axis perpendicular to a:
         # +y when a is horizontal (a heading), so the body is never flipped upside down.
-        a_bad = Q.normalize(a[bad].astype(np.float64))
+        a_bad = quaternion.normalize(a[bad].astype(np.float64))
         axis = np.where(
-            np.abs(a_bad[:, 1:2]) < 1e-6, _Y_AXIS, Q.normalize(np.cross(a_bad, [1.0, 0.0, 0.0]))
+            np.abs(a_bad[:, 1:2]) < 1e-6, _Y_AXIS,
+            quaternion.normalize(np.cross(a_bad, [1.0, 0.0, 0.0])),
         )
         axis = np.where(np.linalg.norm(axis, axis=-1, keepdims=True) < 0.5, _Y_AXIS, axis)
         q = q.copy()
@@ -114,24 +115,24 @@ def _qbetween32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _qmul32(q: np.ndarray, r: np.ndarray) -> np.ndarray:
-    return Q.qmul(np.asarray(q, _F32), np.asarray(r, _F32))
+    return quaternion.qmul(np.asarray(q, _F32), np.asarray(r, _F32))
 
 
 def _qrot32(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     q, v = np.asarray(q, _F32), np.asarray(v, _F32)
     lead = np.broadcast_shapes(q.shape[:-1], v.shape[:-1])
-    return Q.qrot(np.broadcast_to(q, (*lead, 4)), np.broadcast_to(v, (*lead, 3)))
+    return quaternion.qrot(np.broadcast_to(q, (*lead, 4)), np.broadcast_to(v, (*lead, 3)))
 
 
 def _qinv32(q: np.ndarray) -> np.ndarray:
-    return Q.qinv(np.asarray(q, _F32))
+    return quaternion.qinv(np.asarray(q, _F32))
 
 
 def _quat_to_cont6d32(q: np.ndarray) -> np.ndarray:
     """Official ``quaternion_to_cont6d_np``: first two columns of the rotation matrix."""
     q = np.asarray(q, _F32)
     # The official quaternion_to_matrix scales by 2/|q|^2, i.e. it normalises implicitly.
-    return Q.matrix_to_cont6d(Q.to_matrix(Q.normalize(q)))
+    return quaternion.matrix_to_cont6d(quaternion.to_matrix(quaternion.normalize(q)))
 
 
 def _unit_rows(v: np.ndarray) -> np.ndarray:
@@ -469,7 +470,7 @@ def features_to_joints_rot(
     root6d = _quat_to_cont6d32(r_quat)
     rot6d = data[..., ROT6D].reshape(*data.shape[:-1], NUM_JOINTS - 1, 6)
     cont6d = np.concatenate([root6d[..., None, :], rot6d], axis=-2)  # (..., T, 22, 6)
-    mats = Q.cont6d_to_matrix(cont6d)  # (..., T, 22, 3, 3)
+    mats = quaternion.cont6d_to_matrix(cont6d)  # (..., T, 22, 3, 3)
 
     joints = np.zeros((*data.shape[:-1], NUM_JOINTS, 3), dtype=_F32)
     joints[..., 0, :] = r_pos

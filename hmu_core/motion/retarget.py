@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hmu_core.errors import MotionError
-from hmu_core.motion import quaternion as Q
+from hmu_core.motion import quaternion
 from hmu_core.motion.bone_maps import check_bone_map, missing_parts
 from hmu_core.motion.foot_contact import (
     FootParams,
@@ -188,9 +188,10 @@ def _rest_segment(rig: RigRest, bones: Mapping[str, str], joint: str,
 
 def _swing_matrices(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(T, 3, 3) shortest rotations taking directions a to b (T, 3)."""
-    q = Q.qbetween(Q.normalize(a), Q.normalize(b))
-    q = np.where(np.linalg.norm(q, axis=-1, keepdims=True) > 0.5, q, Q.identity(a.shape[:-1]))
-    return Q.to_matrix(q)
+    q = quaternion.qbetween(quaternion.normalize(a), quaternion.normalize(b))
+    q = np.where(np.linalg.norm(q, axis=-1, keepdims=True) > 0.5, q,
+                 quaternion.identity(a.shape[:-1]))
+    return quaternion.to_matrix(q)
 
 
 def _body_axes(rig: RigRest, bones: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -212,7 +213,7 @@ class _Solver:
         self.index = {j: rig.index(b) for j, b in bones.items()}
         pose = motion.smpl_pose()
         c = BODY_TO_WORLD
-        g = Q.to_matrix(pose.global_rotations())  # (T, 24, 3, 3) body frame
+        g = quaternion.to_matrix(pose.global_rotations())  # (T, 24, 3, 3) body frame
         self.g = c @ g @ c.T
         self.x = pose.joints() @ c.T  # (T, 24, 3) world
         rest = np.zeros((len(SMPL_PARENTS), 3))
@@ -242,7 +243,8 @@ class _Solver:
             j, e = JOINT_NAMES.index(joint), JOINT_NAMES.index(end)
             d_s = self.rest[e] - self.rest[j]
             d_t, _ = _rest_segment(self.rig, self.bones, joint, end)
-            use_up = abs(Q.normalize(d_s) @ forward_s) > abs(Q.normalize(d_s) @ up_s)
+            direction = quaternion.normalize(d_s)
+            use_up = abs(direction @ forward_s) > abs(direction @ up_s)
             sec_s, sec_t = (up_s, up_t) if use_up else (forward_s, forward_t)
             out[joint] = _frame(d_s, sec_s) @ _frame(d_t, sec_t).T
         return out
@@ -408,8 +410,8 @@ def retarget(motion: Motion, rig: RigRest, bone_map: Mapping[str, str], *,
             basis[:, b] = rest[b].T @ arm[:, b]
         else:
             basis[:, b] = rest[b].T @ rest[p] @ np.swapaxes(arm[:, p], -1, -2) @ arm[:, b]
-    rotations = Q.from_matrix(basis)
-    rotations = Q.make_continuous(rotations, axis=0)
+    rotations = quaternion.from_matrix(basis)
+    rotations = quaternion.make_continuous(rotations, axis=0)
 
     pelvis = solver.index["pelvis"]
     local_head = (root - rig.matrix_world[:3, 3]) @ rig.rotation / rig.scale
@@ -439,10 +441,10 @@ def bone_direction_errors(result: RetargetResult, motion: Motion) -> dict[str, n
         rest, along_axis = _rest_segment(rig, bones, joint, end)
         if along_axis:
             local = rig.world_rotations()[b].T @ rest
-            got = Q.normalize(result.world_rotations[:, b] @ local)
+            got = quaternion.normalize(result.world_rotations[:, b] @ local)
         else:
-            got = Q.normalize(result.world_heads[:, e] - result.world_heads[:, b])
+            got = quaternion.normalize(result.world_heads[:, e] - result.world_heads[:, b])
         j, k = JOINT_NAMES.index(joint), JOINT_NAMES.index(end)
-        want = Q.normalize(joints[:, k] - joints[:, j])
+        want = quaternion.normalize(joints[:, k] - joints[:, j])
         out[joint] = np.degrees(np.arccos(np.clip(np.sum(got * want, axis=-1), -1.0, 1.0)))
     return out

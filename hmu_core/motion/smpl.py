@@ -65,7 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hmu_core.errors import MotionError
-from hmu_core.motion import quaternion as Q
+from hmu_core.motion import quaternion
 from hmu_core.motion.skeleton import (
     BONE_LENGTHS,
     NUM_JOINTS,
@@ -122,7 +122,7 @@ _DIRECTIONS = np.array(
         [-1.0, 0.0, 0.0],  # 23 right_hand
     ]
 )
-REST_DIRECTIONS = Q.normalize(_DIRECTIONS)
+REST_DIRECTIONS = quaternion.normalize(_DIRECTIONS)
 """(24, 3) unit rest bone directions of the T-pose (row 0 is zero)."""
 
 
@@ -177,7 +177,7 @@ class SMPLPose:
 
     def axis_angle(self) -> np.ndarray:
         """(T, 24, 3) local rotations as axis-angle vectors (radians, angle in [0, pi])."""
-        return Q.to_axis_angle(self.local_rotations)
+        return quaternion.to_axis_angle(self.local_rotations)
 
     def global_rotations(self) -> np.ndarray:
         """(T, 24, 4) world rotations G_j = G_parent ⊗ L_j."""
@@ -260,8 +260,8 @@ def offsets_from_template(template: np.ndarray) -> np.ndarray:
 
 def _body_frame(across: np.ndarray, up: np.ndarray) -> np.ndarray:
     """(..., 3, 3) orthonormal frames with columns [x=across, y≈up, z=x×y (forward)]."""
-    x = Q.normalize(across)
-    z = Q.normalize(np.cross(x, up))
+    x = quaternion.normalize(across)
+    z = quaternion.normalize(np.cross(x, up))
     y = np.cross(z, x)
     return np.stack([x, y, z], axis=-1)
 
@@ -298,7 +298,7 @@ def _kabsch(rest: np.ndarray, target: np.ndarray) -> np.ndarray:
     diag[:, 0, 0] = 1.0
     diag[:, 1, 1] = 1.0
     diag[:, 2, 2] = d
-    return Q.from_matrix(v @ diag @ ut)
+    return quaternion.from_matrix(v @ diag @ ut)
 
 
 def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -313,10 +313,11 @@ def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     opposite = (size <= 1e-9 * np.maximum(na * nb, 1e-300)) & ~degenerate_len
     # A basis vector least aligned with a, crossed with a, is perpendicular to it.
     basis = np.eye(3)[np.argmin(np.abs(a), axis=-1)]
-    half_turn = np.concatenate([np.zeros_like(na), Q.normalize(np.cross(a, basis))], axis=-1)
+    half_turn = np.concatenate([np.zeros_like(na), quaternion.normalize(np.cross(a, basis))],
+                               axis=-1)
     q = raw / np.maximum(size, 1e-300)
     q = np.where(opposite, half_turn, q)
-    return np.where(degenerate_len, Q.identity(a.shape[:-1]), q)
+    return np.where(degenerate_len, quaternion.identity(a.shape[:-1]), q)
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -333,13 +334,13 @@ def inverse_kinematics(joints: np.ndarray, rest: np.ndarray | None = None) -> SM
     pos = _check_joints(joints)
     rest = rest_offsets_from_joints(pos) if rest is None else _check_rest(rest)
     num_frames = pos.shape[0]
-    glob = Q.identity((num_frames, NUM_SMPL_JOINTS))
+    glob = quaternion.identity((num_frames, NUM_SMPL_JOINTS))
     limbs = {root: (mid, end, np.array(axis)) for root, mid, end, axis in LIMBS}
     lo, hi = np.radians(TWIST_BLEND_DEG)
 
     for j in range(NUM_SMPL_JOINTS):
         parent = SMPL_PARENTS[j]
-        parent_rot = glob[:, parent] if parent >= 0 else Q.identity((num_frames,))
+        parent_rot = glob[:, parent] if parent >= 0 else quaternion.identity((num_frames,))
         kids = [c for c in CHILDREN[j] if c < NUM_JOINTS]
         if j in (PELVIS, SPINE3):
             children = list(PELVIS_CHILDREN if j == PELVIS else SPINE3_CHILDREN)
@@ -350,33 +351,33 @@ def inverse_kinematics(joints: np.ndarray, rest: np.ndarray | None = None) -> SM
             continue
         child = kids[0]
         bone = pos[:, child] - pos[:, j]
-        swung = Q.qrot(parent_rot, np.broadcast_to(rest[child], bone.shape))
-        rot = Q.qmul(_swing(swung, bone), parent_rot)
+        swung = quaternion.qrot(parent_rot, np.broadcast_to(rest[child], bone.shape))
+        rot = quaternion.qmul(_swing(swung, bone), parent_rot)
         if j in limbs:
             mid, end, axis = limbs[j]
-            u = Q.normalize(bone)
-            v = Q.normalize(pos[:, end] - pos[:, mid])
+            u = quaternion.normalize(bone)
+            v = quaternion.normalize(pos[:, end] - pos[:, mid])
             bend = np.arccos(np.clip(np.sum(u * v, axis=-1), -1.0, 1.0))
-            normal = Q.normalize(np.cross(u, v))
-            current = Q.qrot(rot, np.broadcast_to(axis, bone.shape).astype(np.float64))
-            current = Q.normalize(current - np.sum(current * u, -1, keepdims=True) * u)
+            normal = quaternion.normalize(np.cross(u, v))
+            current = quaternion.qrot(rot, np.broadcast_to(axis, bone.shape).astype(np.float64))
+            current = quaternion.normalize(current - np.sum(current * u, -1, keepdims=True) * u)
             phi = np.arctan2(
                 np.sum(np.cross(current, normal) * u, axis=-1), np.sum(current * normal, axis=-1)
             )
             weight = _smoothstep((bend - lo) / (hi - lo))
-            twist = Q.from_axis_angle(u * (weight * phi)[:, None])
-            rot = Q.qmul(twist, rot)
+            twist = quaternion.from_axis_angle(u * (weight * phi)[:, None])
+            rot = quaternion.qmul(twist, rot)
         glob[:, j] = rot
 
     local = np.empty_like(glob)
     local[:, 0] = glob[:, 0]
     parents = np.array(SMPL_PARENTS[1:])
-    local[:, 1:] = Q.qmul(Q.qinv(glob[:, parents]), glob[:, 1:])
-    local[:, LEFT_HAND] = Q.identity((num_frames,))
-    local[:, RIGHT_HAND] = Q.identity((num_frames,))
-    local = Q.normalize(local)
+    local[:, 1:] = quaternion.qmul(quaternion.qinv(glob[:, parents]), glob[:, 1:])
+    local[:, LEFT_HAND] = quaternion.identity((num_frames,))
+    local[:, RIGHT_HAND] = quaternion.identity((num_frames,))
+    local = quaternion.normalize(local)
     local[0] = np.where(local[0, :, :1] < 0, -local[0], local[0])  # first frame: w >= 0
-    local = Q.make_continuous(local, axis=0)
+    local = quaternion.make_continuous(local, axis=0)
     return SMPLPose(local_rotations=local, root_translation=pos[:, 0].copy(), rest_offsets=rest)
 
 
@@ -384,7 +385,7 @@ def _global_rotations(local: np.ndarray) -> np.ndarray:
     glob = np.empty_like(local)
     glob[..., 0, :] = local[..., 0, :]
     for j in range(1, local.shape[-2]):
-        glob[..., j, :] = Q.qmul(glob[..., SMPL_PARENTS[j], :], local[..., j, :])
+        glob[..., j, :] = quaternion.qmul(glob[..., SMPL_PARENTS[j], :], local[..., j, :])
     return glob
 
 
@@ -393,7 +394,7 @@ def forward_kinematics_arrays(
 ) -> np.ndarray:
     """(..., 24, 3) world joint positions from local quaternions (..., 24, 4), root translation
     (..., 3) and rest offsets (24, 3)."""
-    local = Q.normalize(np.asarray(local_rotations, dtype=np.float64))
+    local = quaternion.normalize(np.asarray(local_rotations, dtype=np.float64))
     trans = np.asarray(root_translation, dtype=np.float64)
     rest = _check_rest(rest)
     if local.shape[-2:] != (NUM_SMPL_JOINTS, 4) or trans.shape != (*local.shape[:-2], 3):
@@ -406,7 +407,7 @@ def forward_kinematics_arrays(
     pos[..., 0, :] = trans + rest[0]
     for j in range(1, NUM_SMPL_JOINTS):
         p = SMPL_PARENTS[j]
-        pos[..., j, :] = pos[..., p, :] + Q.qrot(
+        pos[..., j, :] = pos[..., p, :] + quaternion.qrot(
             glob[..., p, :], np.broadcast_to(rest[j], trans.shape)
         )
     return pos

@@ -36,7 +36,7 @@ def setup(eval_data: Path, micro_evaluator: Path):
 @pytest.fixture(scope="module")
 def first(setup):
     calls: list[tuple[str, int, int]] = []
-    result = run_protocol(*setup, KEYWORDS, PARAMS, progress=lambda s, d, t: calls.append((s, d, t)))
+    result = run_protocol(*setup, KEYWORDS, PARAMS, progress=lambda *report: calls.append(report))
     return result, calls
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from exporter import export as E
+from exporter import export
 from exporter.runtime import Generator, read_bundle
 from hmu_core.atomic import MARKER
 from hmu_core.cli import export as export_cli
@@ -37,26 +37,26 @@ def test_out_dir_rules_and_atomicity(momask_set, clip_encoder, tmp_path, monkeyp
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(ConfigError, match=r"not empty.*--overwrite"):
-        E.export_bundle(momask_set, out, text_encoder=clip_encoder)
+        export.export_bundle(momask_set, out, text_encoder=clip_encoder)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(E, "_export_stages", interrupted)
+    monkeypatch.setattr(export, "_export_stages", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        E.export_bundle(momask_set, tmp_path / "new", text_encoder=clip_encoder)
+        export.export_bundle(momask_set, tmp_path / "new", text_encoder=clip_encoder)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]  # nothing left behind
     with pytest.raises(ConfigError, match="not written by hmu"):  # --overwrite spares it
-        E.export_bundle(momask_set, out, text_encoder=clip_encoder, overwrite=True)
+        export.export_bundle(momask_set, out, text_encoder=clip_encoder, overwrite=True)
     (out / MARKER).write_text("{}")  # as if hmu had written it
     with pytest.raises(KeyboardInterrupt):
-        E.export_bundle(momask_set, out, text_encoder=clip_encoder, overwrite=True)
+        export.export_bundle(momask_set, out, text_encoder=clip_encoder, overwrite=True)
     assert (out / "keep.txt").read_text() == "mine"  # replaced only once complete
     monkeypatch.undo()
-    E.export_bundle(momask_set, out, text_encoder=clip_encoder, overwrite=True, opset=14)
+    export.export_bundle(momask_set, out, text_encoder=clip_encoder, overwrite=True, opset=14)
     assert not (out / "keep.txt").exists() and read_bundle(out).kind == "momask"
     with pytest.raises(ConfigError, match="opset"):
-        E.export_bundle(momask_set, tmp_path / "x", text_encoder=clip_encoder, opset=9)
+        export.export_bundle(momask_set, tmp_path / "x", text_encoder=clip_encoder, opset=9)
 
 
 def test_unexportable_text_encoder(momask_set, tmp_path):
@@ -67,7 +67,7 @@ def test_unexportable_text_encoder(momask_set, tmp_path):
             return np.zeros((len(texts), 8), np.float32)
 
     with pytest.raises(ConfigError, match="cannot be exported"):
-        E.export_bundle(momask_set, tmp_path / "x", text_encoder=HashEncoder())
+        export.export_bundle(momask_set, tmp_path / "x", text_encoder=HashEncoder())
     assert not (tmp_path / "x").exists()
 
 
@@ -76,7 +76,7 @@ def test_minilm_bundle(tmp_path):
     from hmu_core.text.registry import load_text_encoder
 
     model_set = save_tiny_set(tmp_path / "set", with_res=False, with_est=False, clip_dim=384)
-    bundle = E.export_bundle(model_set, tmp_path / "bundle", text_encoder="minilm")
+    bundle = export.export_bundle(model_set, tmp_path / "bundle", text_encoder="minilm")
     runtime = Generator(bundle, device="cpu", threads=1)
     assert runtime.bundle.manifest["text_encoder"]["tokenizer"] == "bert-wordpiece"
     encoder = load_text_encoder("minilm")
@@ -110,7 +110,7 @@ def test_cli_arguments_and_run(tmp_path, monkeypatch, capsys):
             "text_encoder": {"name": "tiny", "dim": 8}}))
         return out
 
-    monkeypatch.setattr(E, "export_bundle", fake_export)
+    monkeypatch.setattr(export, "export_bundle", fake_export)
     assert args.run(args) == 0
     assert calls["trans"] == args.trans and calls["overwrite"] is True
     assert "momask bundle" in capsys.readouterr().out

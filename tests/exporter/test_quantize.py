@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from exporter import export as E
+from exporter import export
 from exporter.quantize import check_method
 from exporter.runtime import Generator, read_bundle
 from hmu_core.cli import export as export_cli
@@ -22,7 +22,7 @@ def _ops(path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def int8_bundle(momask_set, clip_encoder, tmp_path_factory):
-    return E.export_bundle(momask_set, tmp_path_factory.mktemp("q") / "int8",
+    return export.export_bundle(momask_set, tmp_path_factory.mktemp("q") / "int8",
                            text_encoder=clip_encoder, quantize="int8")
 
 
@@ -71,7 +71,7 @@ def test_unknown_method_and_cli_flag(tmp_path, monkeypatch):
             "quantization": {"method": "dynamic"}, "text_encoder": {"name": "t", "dim": 8}}))
         return out
 
-    monkeypatch.setattr(E, "export_bundle", fake_export)
+    monkeypatch.setattr(export, "export_bundle", fake_export)
     for flag, want in ((["--quantize", "int8"], "int8"), ([], None)):
         out = tmp_path / f"o{len(calls)}"  # export refuses an existing --out
         args = parser.parse_args(["export", "--model", "m", "--out", str(out), *flag])

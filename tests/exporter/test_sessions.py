@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporter.runtime import Generator
-from exporter.runtime import sessions as S
+from exporter.runtime import Generator, sessions
 from hmu_core.errors import BundleError, ConfigError
 
 
@@ -47,60 +46,64 @@ class FakeOrt:
         self.preloaded += 1
 
 
-GPU_BUILD = [S.CUDA, S.CPU]
+GPU_BUILD = [sessions.CUDA, sessions.CPU]
 
 
 def test_cuda_session_is_reported_as_cuda():
     ort = FakeOrt(GPU_BUILD, GPU_BUILD)
-    _, placement = S.open_session(Path("base.onnx"), "auto", None, ort)
-    assert placement == S.Placement(S.CUDA) and ort.requested == [GPU_BUILD]
+    _, placement = sessions.open_session(Path("base.onnx"), "auto", None, ort)
+    assert placement == sessions.Placement(sessions.CUDA) and ort.requested == [GPU_BUILD]
     assert ort.preloaded == 1
 
 
 def test_session_silently_lacking_cuda_is_cpu(caplog):
     # onnxruntime-gpu without a GPU: CUDA is "available", the session quietly runs on CPU.
-    ort = FakeOrt(GPU_BUILD, [S.CPU])
+    ort = FakeOrt(GPU_BUILD, [sessions.CPU])
     with caplog.at_level(logging.WARNING), pytest.warns(RuntimeWarning, match="running on CPU"):
-        _, placement = S.open_session(Path("base.onnx"), "auto", 2, ort)
-    assert placement.provider == S.CPU and "CUDA was requested" in placement.reason
+        _, placement = sessions.open_session(Path("base.onnx"), "auto", 2, ort)
+    assert placement.provider == sessions.CPU and "CUDA was requested" in placement.reason
     assert "no usable GPU" in caplog.text
 
 
 def test_cpu_build_and_cpu_request_never_ask_for_cuda():
-    ort = FakeOrt([S.CPU], [S.CPU])
-    _, placement = S.open_session(Path("a.onnx"), "auto", None, ort)
-    assert placement.provider == S.CPU and "no CUDA provider" in placement.reason
-    _, placement = S.open_session(Path("a.onnx"), "cpu", None, FakeOrt(GPU_BUILD, GPU_BUILD))
-    assert placement == S.Placement(S.CPU, "cpu requested")
-    assert ort.requested == [[S.CPU]]
+    ort = FakeOrt([sessions.CPU], [sessions.CPU])
+    _, placement = sessions.open_session(Path("a.onnx"), "auto", None, ort)
+    assert placement.provider == sessions.CPU and "no CUDA provider" in placement.reason
+    _, placement = sessions.open_session(Path("a.onnx"), "cpu", None, FakeOrt(GPU_BUILD, GPU_BUILD))
+    assert placement == sessions.Placement(sessions.CPU, "cpu requested")
+    assert ort.requested == [[sessions.CPU]]
     with pytest.warns(RuntimeWarning):  # asked explicitly, cannot have it: warned, not silent
-        _, placement = S.open_session(Path("a.onnx"), "cuda", None, ort)
-    assert placement.provider == S.CPU and ort.requested[-1] == GPU_BUILD
+        _, placement = sessions.open_session(Path("a.onnx"), "cuda", None, ort)
+    assert placement.provider == sessions.CPU and ort.requested[-1] == GPU_BUILD
 
 
 def test_bad_arguments_and_broken_graph():
-    ort = FakeOrt([S.CPU], [S.CPU])
+    ort = FakeOrt([sessions.CPU], [sessions.CPU])
     with pytest.raises(ConfigError, match="device"):
-        S.open_session(Path("a.onnx"), "tpu", None, ort)
+        sessions.open_session(Path("a.onnx"), "tpu", None, ort)
     with pytest.raises(ConfigError, match="threads"):
-        S.open_session(Path("a.onnx"), "cpu", 0, ort)
+        sessions.open_session(Path("a.onnx"), "cpu", 0, ort)
     with pytest.raises(BundleError, match=r"a.onnx cannot be loaded"):
-        S.open_session(Path("a.onnx"), "cpu", None, FakeOrt([S.CPU], [S.CPU], fail=True))
+        sessions.open_session(Path("a.onnx"), "cpu", None,
+                              FakeOrt([sessions.CPU], [sessions.CPU], fail=True))
 
 
 def test_generator_reports_cpu_when_any_session_lacks_cuda(momask_bundle, monkeypatch):
-    real = S.open_session
+    real = sessions.open_session
 
     def half_cuda(path, device, threads, ort=None):
         session, _ = real(path, "cpu", threads)  # real graphs, so the I/O checks pass
         cpu = path.name == "decoder.onnx"
-        return session, S.Placement(S.CPU, "x") if cpu else S.Placement(S.CUDA)
+        placement = sessions.Placement(sessions.CPU, "x") if cpu else \
+            sessions.Placement(sessions.CUDA)
+        return session, placement
 
     monkeypatch.setattr("exporter.runtime.generator.open_session", half_cuda)
     gen = Generator(momask_bundle, device="auto")
-    assert gen.provider == S.CPU and gen.provider_reason == "x"
-    assert gen.placements["base"].provider == S.CUDA
-    assert gen.generate("a person walks", seconds=2.0).motions[0].provenance["provider"] == S.CPU
+    assert gen.provider == sessions.CPU and gen.provider_reason == "x"
+    assert gen.placements["base"].provider == sessions.CUDA
+    motion = gen.generate("a person walks", seconds=2.0).motions[0]
+    assert motion.provenance["provider"] == sessions.CPU
 
 
 class PoolOrt(FakeOrt):
@@ -108,7 +111,7 @@ class PoolOrt(FakeOrt):
     once; with global pools a session must not ask for its own, without them it must."""
 
     def __init__(self, pools: tuple | None = None, has_api: bool = True) -> None:
-        super().__init__([S.CPU], [S.CPU])
+        super().__init__([sessions.CPU], [sessions.CPU])
         self.pools = pools
         self.shared: list[bool] = []
         if has_api:
@@ -140,47 +143,47 @@ class PoolOrt(FakeOrt):
 @pytest.fixture
 def pool(monkeypatch):
     """A fresh process-wide pool record, outside Blender."""
-    fresh = S.SharedPool()
-    monkeypatch.setattr(S, "SHARED_POOL", fresh)
+    fresh = sessions.SharedPool()
+    monkeypatch.setattr(sessions, "SHARED_POOL", fresh)
     monkeypatch.delitem(__import__("sys").modules, "bpy", raising=False)
     return fresh
 
 
 def test_sessions_share_one_pool_sized_by_the_first(pool):
     ort = PoolOrt()
-    S.open_session(Path("a.onnx"), "cpu", 2, ort)
-    S.open_session(Path("b.onnx"), "cpu", 2, ort)
+    sessions.open_session(Path("a.onnx"), "cpu", 2, ort)
+    sessions.open_session(Path("b.onnx"), "cpu", 2, ort)
     assert ort.pools == (2, 1) and ort.shared == [True, True]
     assert pool.size(ort, 2) == 2
     # onnxruntime refuses own pools beside global ones: another size shares the pool too.
-    S.open_session(Path("c.onnx"), "cpu", 1, ort)
+    sessions.open_session(Path("c.onnx"), "cpu", 1, ort)
     assert ort.shared == [True] * 3 and ort.pools == (2, 1)
 
 
 def test_foreign_pool_is_shared_and_missing_api_uses_own_pools(pool):
     ort = PoolOrt(pools=(4, 1))  # someone in this process made global pools first
-    S.open_session(Path("a.onnx"), "cpu", 2, ort)
+    sessions.open_session(Path("a.onnx"), "cpu", 2, ort)
     assert ort.shared == [True] and ort.pools == (4, 1)
     old = PoolOrt(has_api=False)
-    session, _ = S.open_session(Path("a.onnx"), "cpu", 3, old)
+    session, _ = sessions.open_session(Path("a.onnx"), "cpu", 3, old)
     assert old.shared == [False] and session.options.intra_op_num_threads == 3
 
 
 def test_inside_blender_no_pool_is_claimed_but_a_foreign_one_is_used(pool, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "bpy", object())
     ort = PoolOrt()
-    S.open_session(Path("a.onnx"), "cpu", 2, ort)
+    sessions.open_session(Path("a.onnx"), "cpu", 2, ort)
     assert ort.pools is None and ort.shared == [False]
     other = PoolOrt(pools=(2, 1))  # another add-on made global pools: per-session is refused
-    S.open_session(Path("a.onnx"), "cpu", 2, other)
-    assert other.shared == [True] and pool.size(other, 2) == S.SharedPool.FOREIGN
+    sessions.open_session(Path("a.onnx"), "cpu", 2, other)
+    assert other.shared == [True] and pool.size(other, 2) == sessions.SharedPool.FOREIGN
 
 
 def test_env_without_global_pools_falls_back_to_own_pools(pool):
     ort = PoolOrt()
     ort.set_global_thread_pool_sizes = lambda intra, inter: None  # "works", makes no pool
-    S.open_session(Path("a.onnx"), "cpu", 2, ort)
-    S.open_session(Path("b.onnx"), "cpu", 2, ort)
+    sessions.open_session(Path("a.onnx"), "cpu", 2, ort)
+    sessions.open_session(Path("b.onnx"), "cpu", 2, ort)
     assert ort.shared == [False, False] and pool.size(ort, 2) is None
 
 
@@ -192,7 +195,7 @@ def test_option_errors_are_not_blamed_on_the_file(pool):
 
     ort.InferenceSession = refuse
     with pytest.raises(ConfigError, match="not at fault") as info:
-        S.open_session(Path("a.onnx"), "cpu", 2, ort)
+        sessions.open_session(Path("a.onnx"), "cpu", 2, ort)
     assert "truncated" not in str(info.value) and "INVALID_ARGUMENT" in str(info.value)
 
 
@@ -202,7 +205,7 @@ def test_real_generator_sessions_share_the_pool(momask_bundle):
     gen = Generator(momask_bundle, device="cpu", threads=1)
     again = Generator(momask_bundle, device="cpu", threads=1)
     # Shared unless this test process loaded bpy before any session (then none is claimed).
-    want = S.SHARED_POOL.size(onnxruntime, 1) is not None
+    want = sessions.SHARED_POOL.size(onnxruntime, 1) is not None
     for g in (gen, again):
         assert [not s.get_session_options().use_per_session_threads
                 for s in g.sessions.values()] == [want] * len(g.sessions)
@@ -212,8 +215,9 @@ def test_real_generator_sessions_share_the_pool(momask_bundle):
 
 def test_a_session_that_does_not_claim_leaves_the_size_to_the_next(pool):
     ort = PoolOrt()
-    S.open_session(Path("a.onnx"), "cpu", None, ort, claim_pool=False)  # the exporter's check
+    # the exporter's check:
+    sessions.open_session(Path("a.onnx"), "cpu", None, ort, claim_pool=False)
     assert ort.pools is None and ort.shared == [False]
-    S.open_session(Path("b.onnx"), "cpu", 3, ort)  # the runtime sizes the pool
-    S.open_session(Path("c.onnx"), "cpu", None, ort, claim_pool=False)  # then shares it
+    sessions.open_session(Path("b.onnx"), "cpu", 3, ort)  # the runtime sizes the pool
+    sessions.open_session(Path("c.onnx"), "cpu", None, ort, claim_pool=False)  # then shares it
     assert ort.pools == (3, 1) and ort.shared == [False, True, True]

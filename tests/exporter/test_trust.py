@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter import signing
-from exporter.runtime import Generator, read_bundle
-from exporter.runtime import trust as T
+from exporter.runtime import Generator, read_bundle, trust
 from exporter.runtime.bundle import bundle_digest, sha256_file
 from hmu_core.cli import main as main_cli
 from hmu_core.errors import BundleError, ConfigError
@@ -22,7 +21,7 @@ from hmu_core.errors import BundleError, ConfigError
 
 @pytest.fixture(autouse=True)
 def no_env_keys(monkeypatch):
-    monkeypatch.delenv(T.ENV, raising=False)
+    monkeypatch.delenv(trust.ENV, raising=False)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +70,8 @@ def test_keygen_files(keys):
     assert private.read_text().startswith("-----BEGIN PRIVATE KEY-----")
     line = public.read_text().strip()
     assert line.startswith("hmu-ed25519 ") and line.endswith(" studio")
-    raw = T.parse_key_line(line, "test")
-    assert list(T.read_key_file(public)) == [T.key_id(raw)]
+    raw = trust.parse_key_line(line, "test")
+    assert list(trust.read_key_file(public)) == [trust.key_id(raw)]
     with pytest.raises(ConfigError, match="exists; keys are never overwritten"):
         signing.generate_keypair(private)
     made, _, _ = signing.generate_keypair(private.parent / "new" / "folder" / "k")
@@ -83,7 +82,7 @@ def test_keygen_files(keys):
 
 
 def test_signed_bundle_loads_for_its_key_only(signed, keys, momask_bundle):
-    sig = json.loads((signed / T.SIGNATURE).read_text())
+    sig = json.loads((signed / trust.SIGNATURE).read_text())
     bundle = read_bundle(signed, [keys["studio.pub"]])
     assert bundle.signed_by == sig["key_id"] and sig["digest"] == bundle.digest
     assert read_bundle(signed).signed_by is None  # no trusted keys: not checked
@@ -98,7 +97,7 @@ def test_signed_bundle_loads_for_its_key_only(signed, keys, momask_bundle):
 @pytest.mark.parametrize("tamper", ["unlearning", "manifest_bytes", "file", "signature_digest",
                                     "signature_bytes", "signature_json", "signature_key"])
 def test_changes_after_signing_are_refused(signed, keys, tamper):
-    sig_path = signed / T.SIGNATURE
+    sig_path = signed / trust.SIGNATURE
     sig = json.loads(sig_path.read_text())
     if tamper == "unlearning":  # hide the unlearning record: the manifest is hashed by nothing
         _edit(signed, lambda m: m.__setitem__("unlearning", None))
@@ -127,7 +126,7 @@ def test_changes_after_signing_are_refused(signed, keys, tamper):
         other = signed.parent / "other_signed"
         shutil.copytree(signed, other)
         signing.sign_bundle(other, keys["other"])
-        forged = json.loads((other / T.SIGNATURE).read_text())
+        forged = json.loads((other / trust.SIGNATURE).read_text())
         forged["key_id"] = sig["key_id"]
         sig_path.write_text(json.dumps(forged))
         match = "does not verify"
@@ -137,7 +136,8 @@ def test_changes_after_signing_are_refused(signed, keys, tamper):
 
 
 def test_environment_keys_cannot_be_dropped(signed, momask_bundle, keys, monkeypatch):
-    monkeypatch.setenv(T.ENV, os.pathsep.join([str(keys["other.pub"]), str(keys["studio.pub"])]))
+    monkeypatch.setenv(trust.ENV,
+                       os.pathsep.join([str(keys["other.pub"]), str(keys["studio.pub"])]))
     assert read_bundle(signed).signed_by is not None
     with pytest.raises(BundleError, match="not signed"):
         read_bundle(momask_bundle, trusted_keys=())
@@ -172,7 +172,7 @@ def test_bad_signing_keys(tmp_path, momask_bundle, content, match):
         signing.sign_bundle(momask_bundle, key)
     with pytest.raises(ConfigError, match="cannot read it"):
         signing.sign_bundle(momask_bundle, tmp_path / "missing")
-    assert not (momask_bundle / T.SIGNATURE).exists()
+    assert not (momask_bundle / trust.SIGNATURE).exists()
 
 
 def test_other_key_types_and_broken_bundles_are_not_signed(tmp_path, momask_bundle, keys):
@@ -190,7 +190,7 @@ def test_other_key_types_and_broken_bundles_are_not_signed(tmp_path, momask_bund
     (broken / "decoder.onnx").write_bytes(b"x")
     with pytest.raises(BundleError, match=r"hash mismatch for decoder.onnx"):
         signing.sign_bundle(broken, keys["studio"])
-    assert not (broken / T.SIGNATURE).exists()
+    assert not (broken / trust.SIGNATURE).exists()
 
 
 def test_export_sign_checks_the_key_first(momask_set, clip_encoder, tmp_path, keys):
@@ -203,7 +203,7 @@ def test_export_sign_checks_the_key_first(momask_set, clip_encoder, tmp_path, ke
     out = export_bundle(momask_set, tmp_path / "b", text_encoder=clip_encoder,
                         sign=keys["studio"])
     assert read_bundle(out, [keys["studio.pub"]]).signed_by is not None
-    assert T.SIGNATURE not in read_bundle(out).manifest["files"]
+    assert trust.SIGNATURE not in read_bundle(out).manifest["files"]
 
 
 def test_runtime_without_cryptography(signed, keys, monkeypatch):
@@ -237,7 +237,8 @@ def test_cli_keygen_sign_and_locked_clips(momask_bundle, tmp_path, keys, capsys,
     assert main_cli.main(clips) == 0
     index = json.loads((tmp_path / "lib" / "index.json").read_text())
     assert index["bundle"]["sha256"] == read_bundle(bundle).digest
-    monkeypatch.setenv(T.ENV, str(keys["studio.pub"]))  # the studio's lock adds to --trusted-keys
+    # The studio's lock adds to --trusted-keys:
+    monkeypatch.setenv(trust.ENV, str(keys["studio.pub"]))
     assert main_cli.main(clips[:-2]) == 2
     assert "not a trusted key" in capsys.readouterr().err
 

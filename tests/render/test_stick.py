@@ -45,7 +45,8 @@ def test_mp4(tmp_path):
     out = stick.render_stick(_motion(5, "walk"), tmp_path / "clip.mp4", panel_inches=2.0, dpi=40,
                              progress=lambda *report: frames.append(report))
     data = out.read_bytes()
-    assert len(data) > 500 and data[4:8] == b"ftyp" and frames == [("rendering", i, 5) for i in range(6)]
+    assert len(data) > 500 and data[4:8] == b"ftyp"
+    assert frames == [("rendering", i, 5) for i in range(6)]
 
 
 def test_bad_requests(tmp_path):
