@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_FRAMES = 196  # the models make 40..196 frames (10..49 tokens of 4 frames)
-MIN_TOKENS, MAX_TOKENS, UNIT = 10, 49, 4
+from hmu_core.sampling.lengths import MAX_FRAMES, UNIT_LENGTH, tokens_for_frames
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,11 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def clip_tokens(frames: int) -> int:
-    """Token length of a clip of ``frames`` feature frames, clamped to the models' range."""
-    return int(np.clip(min(frames, MAX_FRAMES) // UNIT, MIN_TOKENS, MAX_TOKENS))
-
-
 def load_classifier(args: argparse.Namespace):
     from hmu_core.classifier import MotionClassifier
 
@@ -86,7 +80,7 @@ def held_out(args: argparse.Namespace) -> list[tuple[str, str, str, int]]:
         captions = [c.text for c in data.captions(mid) if c.whole_clip]
         if args.captions == "first":
             captions = captions[:1]
-        tokens = clip_tokens(len(data.features(mid)))
+        tokens = tokens_for_frames(len(data.features(mid)))
         items += [(mid, text, records[mid]["label"], tokens) for text in captions]
     return items
 
@@ -99,7 +93,7 @@ def reference_motions(args: argparse.Namespace, ids: list[str]) -> list[np.ndarr
     out = []
     for mid in ids:
         f = data.features(mid)[:MAX_FRAMES]
-        out.append(f[: max(len(f) // UNIT * UNIT, UNIT)])
+        out.append(f[: max(len(f) // UNIT_LENGTH * UNIT_LENGTH, UNIT_LENGTH)])
     return out
 
 
@@ -138,7 +132,7 @@ def generated(args: argparse.Namespace, items: list[tuple[str, str, str, int]]
     for start in range(0, len(items), args.batch):
         chunk = items[start:start + args.batch]
         result = generate_motions(gen, [text for _, text, _, _ in chunk],
-                                  seconds=[tokens * UNIT / 20.0 for *_, tokens in chunk],
+                                  tokens=[tokens for *_, tokens in chunk],
                                   seeds=[args.seed + start + i for i in range(len(chunk))])
         out += [m.features for m in result.motions]
         print(f"  generated {start + len(chunk)}/{len(items)}", file=sys.stderr, flush=True)
