@@ -45,6 +45,7 @@ class Generator:
         trusted_keys: public-key files; with these or ``$HMU_TRUSTED_KEYS`` set, only bundles
             signed by one of the keys load (``exporter.runtime.trust``).
     Attributes:
+        facts: what the request loop reads (``ModelFacts``), from the manifest.
         provider: ``CUDAExecutionProvider`` only if every session runs on CUDA, else
             ``CPUExecutionProvider``; ``provider_reason`` says why when it is CPU.
     Raises:
@@ -174,9 +175,10 @@ class Generator:
         """The bundle's identity (``bundle.bundle_digest``), recorded with every clip."""
         return self.bundle.digest
 
-    def generate(self, prompts: Any, *, seconds: Any = None, seed: int = 0,
+    def generate(self, prompts: Any, *,
+                 seconds: float | Sequence[float] | np.ndarray | None = None, seed: int = 0,
                  seeds: Sequence[int] | None = None, params: SamplingParams | None = None,
-                 tokens: Any = None) -> Generation:
+                 tokens: Sequence[int] | np.ndarray | None = None) -> Generation:
         """Prompts -> motions: ``hmu_core.sampling.loop.generate`` over this bundle (its
         docstring has the arguments); ``params`` defaults to the bundle's
         ``sampling_defaults``.

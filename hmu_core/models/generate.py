@@ -132,9 +132,10 @@ def encode_prompts(encoder: Any, prompts: list[str]) -> np.ndarray:
 
 
 def generate_motions(gen: MotionGenerator, prompts: str | Sequence[str], *,
-                     seconds: float | Sequence[float] | None = None, seed: int = 0,
-                     seeds: Sequence[int] | None = None, params: SamplingParams | None = None,
-                     tokens: Sequence[int] | None = None) -> Generation:
+                     seconds: float | Sequence[float] | np.ndarray | None = None,
+                     seed: int = 0, seeds: Sequence[int] | None = None,
+                     params: SamplingParams | None = None,
+                     tokens: Sequence[int] | np.ndarray | None = None) -> Generation:
     """Prompts -> motions with torch: ``hmu_core.sampling.loop.generate`` over ``gen`` (its
     docstring has the arguments; the runtime's ``Generator.generate`` is the same call)."""
     return generate(gen, prompts, seconds=seconds, seed=seed, seeds=seeds, params=params,
