@@ -70,7 +70,7 @@ def check_params(facts: ModelFacts, params: Any) -> SamplingParams:
         ConfigError: not a ``SamplingParams``, or more residual layers than the model has.
     """
     if params is None:
-        return facts.default_params
+        params = facts.default_params  # a bundle's defaults are held to its layers too
     if not isinstance(params, SamplingParams):
         raise ConfigError(f"params must be a SamplingParams, got {type(params).__name__}")
     layers = facts.num_quantizers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 
 import numpy as np
@@ -104,6 +105,11 @@ def test_refusals_come_before_any_network():
     backend = ToyBackend(has_length_estimator=False)
     with pytest.raises(ConfigError, match="no length estimator; pass seconds or token lengths"):
         generate(backend, "walk")
+    # a backend's own defaults (a bundle's sampling_defaults) are held to its layers too
+    backend.facts = dataclasses.replace(backend.facts,
+                                        default_params=SamplingParams(num_res_layers=Q))
+    with pytest.raises(ConfigError, match="num_res_layers"):
+        generate(backend, "walk", tokens=[3])
 
 
 def test_base_layer_only_and_broken_decoders():
