@@ -38,8 +38,9 @@ from hmu_core.models import generate as gen
 from hmu_core.models.bamm_transformer import MAX_TOKEN_LEN
 from hmu_core.models.checkpoints import load_model_dir
 from hmu_core.models.pipeline import load_pipeline
-from hmu_core.models.sampling import SamplingParams
 from hmu_core.motion.skeleton import FPS
+from hmu_core.sampling.lengths import MAX_TOKENS, MIN_TOKENS
+from hmu_core.sampling.params import SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,7 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
         files = _write_tokenizer(tmp, tokenizer, tok_sources)
         manifest = {
             "model_kind": kind, "fps": FPS, "unit_length": pipe.vq.config.unit_length,
-            "min_tokens": gen.MIN_TOKENS, "max_tokens": gen.MAX_TOKENS,
+            "min_tokens": MIN_TOKENS, "max_tokens": MAX_TOKENS,
             "feature_dim": int(pipe.mean.shape[0]), "tokens": tokens,
             "configs": {**pipe.opts, "length_estimator": None if estimator is None else
                         {"input_size": estimator.config.input_size,

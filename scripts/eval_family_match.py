@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_FRAMES = 196  # the models make 40..196 frames (10..49 tokens of 4 frames)
-UNIT = 4
+from hmu_core.sampling.lengths import MAX_FRAMES, UNIT_LENGTH
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,7 +92,7 @@ def reference_motions(args: argparse.Namespace, ids: list[str]) -> list[np.ndarr
     out = []
     for mid in ids:
         f = data.features(mid)[:MAX_FRAMES]
-        out.append(f[: max(len(f) // UNIT * UNIT, UNIT)])
+        out.append(f[: max(len(f) // UNIT_LENGTH * UNIT_LENGTH, UNIT_LENGTH)])
     return out
 
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_FRAMES, MIN_TOKENS, MAX_TOKENS, UNIT = 196, 10, 49, 4
+from hmu_core.sampling.lengths import tokens_for_frames
+
 TOLERANCE = 0.01  # one point
 
 
@@ -42,8 +43,7 @@ def captions(data_dir: Path, split: str) -> list[tuple[str, str, int, bool]]:
     records = read_clip_records(data_dir)
     items = []
     for mid in data.ids(split):
-        frames = min(len(data.features(mid)), MAX_FRAMES)
-        tokens = int(np.clip(frames // UNIT, MIN_TOKENS, MAX_TOKENS))
+        tokens = tokens_for_frames(len(data.features(mid)))
         items += [(mid, c.text, tokens, bool(records[mid].get("toxic")))
                   for c in data.captions(mid) if c.whole_clip]
     return items

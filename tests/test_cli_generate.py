@@ -13,7 +13,7 @@ from hmu_core.cli import main as cli_main
 from hmu_core.errors import ConfigError
 from hmu_core.models import build, save_model_dir
 from hmu_core.models import generate as G
-from hmu_core.models.sampling import SamplingParams
+from hmu_core.sampling.params import SamplingParams
 
 
 def _args(*extra: str):

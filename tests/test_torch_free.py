@@ -17,20 +17,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-TORCH_FREE_PACKAGES = ["hmu_core.motion", "hmu_core.synth", "exporter.runtime", "exporter.scene",
-                       "blender_addon"]
+TORCH_FREE_PACKAGES = ["hmu_core.motion", "hmu_core.sampling", "hmu_core.synth", "exporter.runtime",
+                       "exporter.scene", "blender_addon"]
 """Packages whose every module must import without torch."""
 TORCH_FREE_MODULES = [
     "hmu_core", "hmu_core.errors", "hmu_core.atomic", "hmu_core.classifier",
     "hmu_core.data", "hmu_core.data.humanml3d", "hmu_core.data.concepts",
     "hmu_core.data.matching", "hmu_core.data.splits", "hmu_core.data.stats",
     "hmu_core.data.captions_import", "hmu_core.cli.data_split", "hmu_core.text",
-    "hmu_core.text.clip_tokenizer", "hmu_core.models.sampling", "hmu_core.assets",
+    "hmu_core.text.clip_tokenizer", "hmu_core.assets",
     "exporter.clips", "hmu_core.cli.clips", "hmu_core.eval", "hmu_core.eval.metrics",
     "hmu_core.eval.word_vectors",
 ]  # fmt: skip
 """Single modules that must import without torch."""
-BPY_FREE_PACKAGES = ["hmu_core.motion", "hmu_core.synth", "exporter.runtime"]
+BPY_FREE_PACKAGES = ["hmu_core.motion", "hmu_core.sampling", "hmu_core.synth", "exporter.runtime"]
 BPY_FREE_MODULES = ["hmu_core", "hmu_core.errors", "hmu_core.atomic", "exporter.clips",
                     "hmu_core.cli.clips"]
 

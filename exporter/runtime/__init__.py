@@ -18,16 +18,15 @@ import importlib
 from typing import Any
 
 HMU_MODULES = (
-    "hmu_core", "hmu_core.errors", "hmu_core.atomic", "hmu_core.motion",
-    "hmu_core.models", "hmu_core.models.sampling", "hmu_core.text",
-    "hmu_core.text.clip_tokenizer",
+    "hmu_core", "hmu_core.errors", "hmu_core.atomic", "hmu_core.motion", "hmu_core.sampling",
+    "hmu_core.text", "hmu_core.text.clip_tokenizer",
 )
 """hmu modules the runtime needs (package ``__init__`` files included; ``hmu_core.atomic`` is
 imported by ``hmu_core.motion``'s writers). All are torch-free."""
 
 _LAZY = {
     "Generator": "exporter.runtime.generator",
-    "Generation": "exporter.runtime.generator",
+    "Generation": "hmu_core.sampling.loop",
     "Bundle": "exporter.runtime.bundle",
     "read_bundle": "exporter.runtime.bundle",
     "FORMAT_VERSION": "exporter.runtime.bundle",

@@ -1,15 +1,14 @@
-"""Text -> ``Motion`` from a bundle with numpy and onnxruntime: the torch pipeline's twin.
+"""Text -> ``Motion`` from a bundle with numpy and onnxruntime: the runtime's ``Backend``.
 
-Same steps and seed semantics as ``hmu_core.models.generate.generate_motions`` (a parity test
-pins them): prompts are encoded once; lengths come from seconds (``round(s * fps / 4)`` tokens
-in the manifest's range), else from the length estimator (MoMask, drawn from the request's
-stream) or BAMM's END token; ``hmu_core.models.sampling`` samples the base and residual layers
-over the ONNX step graphs; each request is decoded alone and de-normalised.
+``Generator`` opens one onnxruntime session per stage of a bundle and implements
+``hmu_core.sampling.backend.Backend`` over them; ``Generator.generate`` runs the one request loop
+(``hmu_core.sampling.loop``), the same code as the torch ``generate_motions`` (a parity test
+pins the two: same seed, same tokens). Guided steps run as one doubled-batch call (onnxruntime
+gives each row the same logits at any batch).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,13 @@ from exporter.runtime.bundle import Bundle, check_session_io, read_bundle
 from exporter.runtime.sessions import CPU, CUDA, Placement, check_device, open_session
 from exporter.runtime.text import make_tokenizer
 from hmu_core.errors import BundleError, ConfigError, MotionError
-from hmu_core.models import sampling as S
-from hmu_core.motion.motion import Motion
+from hmu_core.sampling.backend import ModelFacts
+from hmu_core.sampling.lengths import MAX_TOKENS, TokenRange, tokens_from_seconds
+from hmu_core.sampling.loop import Generation, generate
+from hmu_core.sampling.params import SamplingParams
+from hmu_core.sampling.prompts import check_prompts
 
-log = logging.getLogger(__name__)
-
-MAX_PROMPT_CHARS = S.MAX_PROMPT_CHARS
-Generation = S.Generation
-check_prompts = S.check_prompts
+__all__ = ["Generator", "check_prompts"]  # check_prompts: the clip library reads prompts with it
 
 
 def _as(array: np.ndarray, dtype: type) -> np.ndarray:
@@ -47,6 +45,7 @@ class Generator:
         trusted_keys: public-key files; with these or ``$HMU_TRUSTED_KEYS`` set, only bundles
             signed by one of the keys load (``exporter.runtime.trust``).
     Attributes:
+        facts: what the request loop reads (``ModelFacts``), from the manifest.
         provider: ``CUDAExecutionProvider`` only if every session runs on CUDA, else
             ``CPUExecutionProvider``; ``provider_reason`` says why when it is CPU.
     Raises:
@@ -66,9 +65,6 @@ class Generator:
         m = self.bundle.manifest
         self.kind = self.bundle.kind
         self.tokens = m["tokens"]
-        self.fps = float(m["fps"])
-        self.unit_length = int(m["unit_length"])
-        self.min_tokens, self.max_tokens = int(m["min_tokens"]), int(m["max_tokens"])
         self.sessions: dict[str, Any] = {}
         self._first_output: dict[str, list[str]] = {}
         placements: dict[str, Placement] = {}
@@ -84,10 +80,20 @@ class Generator:
         self.provider_reason = on_cpu[0].reason if on_cpu else ""
         self.tokenizer = make_tokenizer(self.bundle.path, m["text_encoder"])
         try:
-            self.default_params = S.SamplingParams(**m["sampling_defaults"])
+            default_params = SamplingParams(**m["sampling_defaults"])
         except (TypeError, ConfigError) as exc:
             raise BundleError(f"bundle {self.bundle.path}: bad sampling_defaults ({exc}); "
                               f"re-export the bundle or update hmu") from None
+        tok = self.tokens
+        self.facts = ModelFacts(
+            kind=self.kind, num_quantizers=int(tok["num_quantizers"]),
+            has_res="res" in self.sessions, mask_id=tok["mask_id"], pad_id=tok["pad_id"],
+            has_length_estimator="length_estimator" in self.sessions, end_id=tok["end_id"],
+            res_pad_id=tok["res_pad_id"], bamm_slots=tok["bamm_slots"] or MAX_TOKENS,
+            span=TokenRange(float(m["fps"]), int(m["unit_length"]), int(m["min_tokens"]),
+                            int(m["max_tokens"])),
+            batched_cfg=True, text_encoder=m["text_encoder"]["name"],
+            default_params=default_params)
         self.text_dim = int(m["text_encoder"]["dim"])
         self._probe_text_encoder(int(m["text_encoder"]["vocab_size"]))
 
@@ -108,7 +114,7 @@ class Generator:
             raise BundleError(f"bundle {self.bundle.path}: text_encoder.onnx gives {out.shape}, "
                               f"expected (1, {self.text_dim}) (text_encoder.dim); re-export")
 
-    # -- stages ------------------------------------------------------------------------------
+    # -- the Backend protocol (hmu_core.sampling.backend) ------------------------------------
 
     def _run(self, stage: str, **feeds: np.ndarray) -> np.ndarray:
         return self.sessions[stage].run(self._first_output[stage], feeds)[0]
@@ -122,21 +128,20 @@ class Generator:
                               f"{len(texts)} prompts; the bundle is broken, re-export it")
         return cond
 
-    def mask_step(self, ids: np.ndarray, cond: np.ndarray, padding: np.ndarray) -> np.ndarray:
-        """``sampling.MaskStep`` over ``base.onnx``."""
-        return self._run("base", ids=_as(ids, np.int64), cond=_as(cond, np.float32),
-                         padding_mask=_as(padding, np.bool_))
-
-    def bamm_step(self, ids: np.ndarray, cond: np.ndarray,
-                  cond_idx: np.ndarray | None) -> np.ndarray:
-        """``sampling.BAMMStep``; ``None`` (plain causal pass) is all ``pad_id`` conditions."""
-        if cond_idx is None:
-            cond_idx = np.full(ids.shape, self.tokens["pad_id"], np.int64)
-        return self._run("base", ids=_as(ids, np.int64), cond=_as(cond, np.float32),
-                         cond_idx=_as(cond_idx, np.int64))
+    def base_step(self, ids: np.ndarray, cond: np.ndarray, extra: np.ndarray | None
+                  ) -> np.ndarray:
+        """``base.onnx``: MoMask's padding mask, or BAMM's condition ids (None: a plain causal
+        pass, all ``pad_id``)."""
+        feeds = {"ids": _as(ids, np.int64), "cond": _as(cond, np.float32)}
+        if self.kind == "bamm":
+            feeds["cond_idx"] = np.full(ids.shape, self.tokens["pad_id"], np.int64) \
+                if extra is None else _as(extra, np.int64)
+        else:
+            feeds["padding_mask"] = _as(extra, np.bool_)
+        return self._run("base", **feeds)
 
     def res_step(self, ids: np.ndarray, cond: np.ndarray, padding: np.ndarray) -> np.ndarray:
-        """``sampling.ResStep`` over ``res.onnx`` (history sum inside the graph)."""
+        """``res.onnx`` (history sum inside the graph)."""
         return self._run("res", ids=_as(ids, np.int64), cond=_as(cond, np.float32),
                          padding_mask=_as(padding, np.bool_))
 
@@ -148,112 +153,39 @@ class Generator:
         x = self._run("decoder", ids=full)[0]
         return (x * self.bundle.std + self.bundle.mean).astype(np.float32)
 
-    # -- the pipeline ------------------------------------------------------------------------
+    def length_logits(self, cond: np.ndarray) -> np.ndarray:
+        return self._run("length_estimator", cond=cond)
+
+    def provenance(self) -> dict[str, Any]:
+        manifest = self.bundle.manifest
+        # the digest, under the key the scene writers and clip indexes read
+        return {"bundle": str(self.bundle.path), "bundle_sha256": self.bundle.digest,
+                "runtime": "onnxruntime", "provider": self.provider,
+                "unlearning": manifest.get("unlearning"),
+                "quantization": (manifest.get("quantization") or {}).get("weight_type")}
+
+    # -- the request loop --------------------------------------------------------------------
 
     def tokens_from_seconds(self, seconds: Any) -> int:
         """``round(seconds * fps / unit_length)``, which must lie in the manifest's range."""
-        return S.tokens_from_seconds(seconds, self.fps, self.unit_length, self.min_tokens,
-                                     self.max_tokens)
+        return tokens_from_seconds(seconds, self.facts.span)
 
     @property
     def digest(self) -> str:
         """The bundle's identity (``bundle.bundle_digest``), recorded with every clip."""
         return self.bundle.digest
 
-    def _estimated_lengths(self, cond: np.ndarray, streams: S.RequestStreams
-                           ) -> tuple[np.ndarray | None, str]:
-        if self.kind == "bamm":
-            return None, "bamm_end_token"
-        if "length_estimator" not in self.sessions:
-            raise ConfigError("no duration given and the bundle has no length estimator; pass "
-                              "seconds")
-        logits = self._run("length_estimator", cond=cond)
-        return S.sample_token_lengths(logits, streams, self.min_tokens, self.max_tokens), \
-            "length_estimator"
-
-    def sample(self, cond: np.ndarray, lengths: np.ndarray | None, streams: S.RequestStreams,
-               params: S.SamplingParams) -> tuple[np.ndarray, np.ndarray]:
-        """Base and residual layers: ``(ids (B, n, layers), lengths (B,))``, -1 at padding."""
-        tok = self.tokens
-        if self.kind == "bamm":
-            base, lens = S.sample_bamm_base(self.bamm_step, cond, lengths, streams, params,
-                                            end_id=tok["end_id"], pad_id=tok["pad_id"],
-                                            slots=tok["bamm_slots"])
-        else:
-            if lengths is None:
-                raise ConfigError("MoMask needs token lengths")
-            lens = np.asarray(lengths, np.int64)
-            base = S.sample_momask_base(self.mask_step, cond, lens, streams, params,
-                                        mask_id=tok["mask_id"], pad_id=tok["pad_id"],
-                                        batched_cfg=True)
-        if "res" not in self.sessions:
-            keep = np.arange(base.shape[1])[None] < lens[:, None]
-            return np.where(keep, base, -1)[..., None], lens
-        ids = S.sample_residual(self.res_step, base, cond, lens, streams, params,
-                                pad_id=tok["res_pad_id"], num_quantizers=tok["num_quantizers"],
-                                batched_cfg=True)
-        return ids, lens
-
     def generate(self, prompts: Any, *,
-                 seconds: float | Sequence[float] | None = None, seed: int = 0,
-                 seeds: Sequence[int] | None = None, params: S.SamplingParams | None = None,
-                 tokens: Sequence[int] | None = None) -> Generation:
-        """Prompts -> motions, batched and seeded like ``generate_motions``.
+                 seconds: float | Sequence[float] | np.ndarray | None = None, seed: int = 0,
+                 seeds: Sequence[int] | None = None, params: SamplingParams | None = None,
+                 tokens: Sequence[int] | np.ndarray | None = None) -> Generation:
+        """Prompts -> motions: ``hmu_core.sampling.loop.generate`` over this bundle (its
+        docstring has the arguments); ``params`` defaults to the bundle's
+        ``sampling_defaults``.
 
-        Args:
-            prompts: one text or a list (each 1..1000 characters).
-            seconds: one duration for all, one per prompt, or None (length estimator / END).
-            seed: request i uses ``seed + i``; ``seeds`` gives each request's seed instead.
-            params: sampling knobs (default: the bundle's ``sampling_defaults``).
-            tokens: token lengths (frames // 4, 1..max_tokens), one per prompt, instead of
-            ``seconds`` (the evaluation protocol uses ground-truth lengths).
-        Returns:
-            ``Generation``: one 20 fps ``Motion`` (features and joints) and its codes per prompt.
         Raises:
             ConfigError: bad prompt, seed, duration or knob, before any network runs.
             MotionError: non-finite output (a broken bundle).
         """
-        texts = check_prompts(prompts)
-        if params is None:
-            params = self.default_params
-        elif not isinstance(params, S.SamplingParams):
-            raise ConfigError(f"params must be a SamplingParams, got {type(params).__name__}")
-        streams = S.RequestStreams.from_seed(seed, len(texts)) if seeds is None else \
-            S.RequestStreams(seeds)
-        if len(streams) != len(texts):
-            raise ConfigError(f"got {len(streams)} seeds for {len(texts)} prompts")
-        layers = int(self.tokens["num_quantizers"])
-        if params.num_res_layers >= layers:
-            raise ConfigError(f"num_res_layers must be -1 or in [0, {layers - 1}] for this "
-                              f"bundle ({layers} quantizer layers), got {params.num_res_layers}")
-        lengths, source = S.request_lengths(
-            seconds, tokens, len(texts), fps=self.fps, unit_length=self.unit_length,
-            min_tokens=self.min_tokens, max_tokens=self.max_tokens)
-        cond = self.encode(texts)
-        if lengths is None:
-            lengths, source = self._estimated_lengths(cond, streams)
-        ids, lens = self.sample(cond, lengths, streams, params)
-        manifest = self.bundle.manifest
-        motions, tokens = [], []
-        for b, text in enumerate(texts):
-            codes = np.ascontiguousarray(ids[b, : int(lens[b])])
-            feats = self.decode(codes)
-            if not np.isfinite(feats).all():
-                raise MotionError(f"prompt {b} decoded to non-finite features: the bundle's "
-                                  f"decoder or statistics are broken; re-export it")
-            provenance = {
-                # the digest, under the key the scene writers and clip indexes read
-                "bundle": str(self.bundle.path), "bundle_sha256": self.bundle.digest,
-                "runtime": "onnxruntime",
-                "provider": self.provider, "model_kind": self.kind, "seed": streams.seeds[b],
-                "sampling": params.to_dict(), "token_length": int(lens[b]),
-                "length_source": source, "text_encoder": manifest["text_encoder"]["name"],
-                "unlearning": manifest.get("unlearning"),
-                "quantization": (manifest.get("quantization") or {}).get("weight_type"),
-            }
-            motions.append(Motion.from_features(feats, text=text, fps=self.fps,
-                                                provenance=provenance))
-            tokens.append(codes)
-        log.info("generated %d motion(s), lengths %s tokens", len(motions), lens.tolist())
-        return Generation(motions=motions, tokens=tokens)
-
+        return generate(self, prompts, seconds=seconds, seed=seed, seeds=seeds, params=params,
+                        tokens=tokens)

@@ -5,7 +5,8 @@ classes) determine the inputs and outputs of every ONNX stage (:func:`graph_spec
 manifest's ``graphs`` must be exactly those, and ``bundle.check_session_io`` then holds each
 real graph to them. So a vocabulary size, a special id or a dimension that disagrees with the
 graphs is refused here, naming the field, before onnxruntime ever sees a bad id. Torch-free
-(stdlib only), shared by the exporter (which writes the specs) and the runtime.
+(stdlib and the numpy-only facts of hmu_core), shared by the exporter (which writes the specs)
+and the runtime.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from hmu_core.errors import BundleError
+from hmu_core.motion.skeleton import FEATURE_DIM, FPS
+from hmu_core.sampling.lengths import MAX_TOKENS, UNIT_LENGTH
 
 MODEL_KINDS = ("momask", "bamm")
 TOKENIZER_KINDS = ("clip-bpe", "bert-wordpiece")
@@ -27,10 +30,8 @@ CLIP_VOCAB_SIZE = 49408
 REQUIRED_GRAPHS = ("text_encoder", "base", "decoder")
 OPTIONAL_GRAPHS = ("res", "length_estimator")
 DTYPES = ("int64", "float32", "bool")
-# HumanML3D's motion format, which every decoder of a MoMask/BAMM model emits: 263-d features
-# at 20 fps, 4 frames per token, clips of at most 196 frames (49 tokens) as trained.
-FPS, FEATURE_DIM, UNIT_LENGTH, MAX_FRAMES = 20, 263, 4, 196
-TOKEN_LIMIT = MAX_FRAMES // UNIT_LENGTH
+# A bundle's decoder emits HumanML3D's motion format (263-d features at 20 fps, 4 frames per
+# token, at most 49 tokens): hmu_core.motion.skeleton and hmu_core.sampling.lengths.
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -204,7 +205,7 @@ def _check_tokens(root: Path, manifest: dict[str, Any], with_res: bool) -> None:
                               f"re-export the bundle")
     if manifest["model_kind"] == "bamm":
         _int(root, "tokens.bamm_slots", tokens.get("bamm_slots"), manifest["max_tokens"],
-             TOKEN_LIMIT)
+             MAX_TOKENS)
 
 
 def _graph_difference(got: GraphSpec, want: GraphSpec) -> str:
@@ -242,7 +243,7 @@ def check_fields(root: Path, manifest: dict[str, Any], graphs: dict[str, GraphSp
                                or classes < 2):
         raise _fail(root, "manifest graphs.length_estimator.outputs needs a fixed class count; "
                           "re-export the bundle")
-    limit = min(TOKEN_LIMIT, classes - 1) if classes is not None else TOKEN_LIMIT
+    limit = min(MAX_TOKENS, classes - 1) if classes is not None else MAX_TOKENS
     high = _int(root, "max_tokens", manifest["max_tokens"], 1, limit)
     _int(root, "min_tokens", manifest["min_tokens"], 1, high)
     _check_tokens(root, manifest, "res" in graphs)

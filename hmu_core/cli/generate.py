@@ -1,8 +1,8 @@
 """``hmu generate``: text -> motion clips (.bvh, .npz, .gif or .mp4) from a MoMask/BAMM model set.
 
 Arguments become a ``SamplingParams`` and a ``ModelSet``; ``hmu_core.models.generate`` does the
-work; the writers come from ``hmu_core.motion`` and ``hmu_core.render``. torch is imported
-inside ``run`` only, so ``hmu --help`` stays fast.
+work (the request loop of ``hmu_core.sampling``); the writers come from ``hmu_core.motion`` and
+``hmu_core.render``. torch is imported inside ``run`` only, so ``hmu --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from hmu_core.cli import common
 from hmu_core.errors import ConfigError
+from hmu_core.sampling.lengths import HUMANML3D, tokens_from_seconds
 
 SUFFIXES = (".bvh", ".npz", ".gif", ".mp4")
 
@@ -58,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="text encoder spec, e.g. minilm or clip:/path/ViT-B-32.pt "
                    "(default: the model set's, else minilm)")
     p.add_argument("--seconds", type=common.duration,
-                   help="duration, 2.0..9.8 s (20 fps, 40..196 frames); default: estimated")
+                   help=f"duration, {HUMANML3D.describe()}; default: estimated")
     p.add_argument("--seed", type=common.seed, default=0, help="random seed (default: 0)")
     common.add_device(p)
     common.add_no_progress(p)
@@ -79,7 +80,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def sampling_params(args: argparse.Namespace) -> Any:
     """The ``SamplingParams`` the arguments ask for (raises ``ConfigError`` on bad knobs)."""
-    from hmu_core.models.sampling import SamplingParams
+    from hmu_core.sampling.params import SamplingParams
 
     return SamplingParams(timesteps=args.timesteps, cond_scale=args.cond_scale,
                           res_cond_scale=args.res_cond_scale,
@@ -100,12 +101,7 @@ def output_paths(out: Path, count: int) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model set, generate, write the files, print one line per file."""
-    from hmu_core.models.generate import (
-        generate_motions,
-        load_generator,
-        resolve_model_set,
-        tokens_from_seconds,
-    )
+    from hmu_core.models.generate import generate_motions, load_generator, resolve_model_set
     from hmu_core.motion.amass import write_amass_npz
     from hmu_core.motion.bvh import write_bvh
     from hmu_core.progress import track

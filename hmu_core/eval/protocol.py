@@ -35,12 +35,12 @@ from hmu_core.eval.evaluator import Evaluator
 from hmu_core.eval.train_evaluator import caption_tokens
 from hmu_core.eval.word_vectors import WordVectorizer, encode_batch, mask_toxic_tokens
 from hmu_core.models.generate import MotionGenerator, generate_motions
-from hmu_core.models.sampling import SamplingParams
 from hmu_core.progress import Progress, no_progress
+from hmu_core.sampling.lengths import MAX_FRAMES
+from hmu_core.sampling.params import SamplingParams
 
 log = logging.getLogger(__name__)
 
-MAX_MOTION_LENGTH = 196
 # Table order: generated-motion metrics, then the ground-truth reference row.
 METRICS = ("fid", "diversity", "top1", "top2", "top3", "matching_score", "mm_notox",
            "multimodality", "gt_diversity", "gt_top1", "gt_top2", "gt_top3",
@@ -137,14 +137,14 @@ def eval_dataset(dataset: HumanML3D, ids: Sequence[str], evaluator: Evaluator,
                           "load_evaluator()")
     return TextMotionDataset(dataset, list(ids), evaluator.mean, evaluator.std,
                              unit_length=evaluator.config.unit_length,
-                             max_motion_length=MAX_MOTION_LENGTH, seed=seed)
+                             max_motion_length=MAX_FRAMES, seed=seed)
 
 
 def _pad(evaluator: Evaluator, features: list[np.ndarray]) -> np.ndarray:
     """De-normalised generated features -> evaluator-normalised, zero-padded (B, 196, D)."""
-    out = np.zeros((len(features), MAX_MOTION_LENGTH, evaluator.config.dim_pose), np.float32)
+    out = np.zeros((len(features), MAX_FRAMES, evaluator.config.dim_pose), np.float32)
     for row, feats in enumerate(features):
-        out[row, : len(feats)] = evaluator.normalize(feats)[:MAX_MOTION_LENGTH]
+        out[row, : len(feats)] = evaluator.normalize(feats)[:MAX_FRAMES]
     return out
 
 

@@ -33,6 +33,7 @@ from hmu_core.eval.metrics import mean_ci95
 from hmu_core.eval.naturalness import mean_naturalness
 from hmu_core.eval.toxicity import FamilyJudge, load_implicit_prompts
 from hmu_core.models.generate import MotionGenerator, generate_motions
+from hmu_core.sampling.lengths import tokens_for_frames
 from hmu_core.unlearn.concept_data import load_concept_data
 
 SEED_STRIDE = 1_000_003
@@ -52,8 +53,8 @@ class CaptionLine:
 
     @property
     def tokens(self) -> int:
-        """The span's length in tokens (4 frames each), clipped to the 10..49 range."""
-        return int(np.clip((self.end - self.begin) // 4, 10, 49))
+        """The span's length in tokens, clipped to the models' range (``tokens_for_frames``)."""
+        return tokens_for_frames(self.end - self.begin)
 
     @property
     def span(self) -> tuple[str, int, int]:

@@ -42,11 +42,12 @@ from hmu_core.models.transformer_common import (
     lengths_to_mask,
     validate_transformer_config,
 )
+from hmu_core.sampling.lengths import MAX_TOKENS
 
 Cond = Sequence[str] | torch.Tensor
 
 # Upstream hard-codes 49 token slots (196 frames / 4) plus one END slot.
-MAX_TOKEN_LEN = 49
+MAX_TOKEN_LEN = MAX_TOKENS
 # Pass 2 of upstream generate uses this CFG scale whatever the caller asked (§1.5).
 REFINE_COND_SCALE = 3.0
 

@@ -1,12 +1,12 @@
-"""Text -> ``Motion``: lengths, seeded token sampling, VQ decoding, de-normalisation.
+"""Text -> ``Motion`` over torch modules: the torch backend of the request loop, and model sets.
 
-The pipeline of ``gen_t2m.py`` (reference/momask.md §5) over hmu's seeded sampler
-(``hmu_core.models.sampling``): prompts are encoded once; lengths come from seconds (20 fps,
-4 frames a token, 40..196 frames), else from the length estimator (MoMask, sampled from the
-request's stream) or from BAMM's own END token; base and residual layers are sampled; each
-request is decoded alone (``forward_decoder`` over its own tokens, so a clip never depends on
-the rest of its batch; upstream decodes the padded batch), de-normalised with the VQ's meta
-``mean``/``std`` and turned into a ``Motion`` whose provenance names the model, seed and knobs.
+``MotionGenerator`` is a loaded model set (networks, text encoder, optional length estimator)
+that implements ``hmu_core.sampling.backend.Backend`` in a few lines: each step is a network
+call on numpy arrays, run without grad in eval mode. ``generate_motions`` runs the one request
+loop (``hmu_core.sampling.loop``: checks, lengths, seeded sampling, per-request decoding,
+provenance) over it, exactly as the onnxruntime runtime does over a bundle; MoMask's guided
+steps keep upstream's two calls (cond, then null), so its logits are bit-equal to
+``forward_with_cond_scale``.
 
 Model set (``resolve_model_set``): a directory ``DIR`` holding ``vq/``, ``trans/`` or ``bamm/``,
 optionally ``res/`` and ``length_estimator/`` (each in the official layout), and optionally
@@ -20,7 +20,6 @@ by its width, with a message naming the right spec.)
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,31 +33,21 @@ from torch import nn
 
 from hmu_core.atomic import write_json
 from hmu_core.data.datasets import denormalize
-from hmu_core.errors import ConfigError, MotionError
-from hmu_core.models import sampling as S
+from hmu_core.errors import ConfigError
+from hmu_core.models.bamm_transformer import MAX_TOKEN_LEN
 from hmu_core.models.checkpoints import load_model_dir
 from hmu_core.models.pipeline import Pipeline, load_pipeline
-from hmu_core.motion.motion import Motion
-from hmu_core.motion.skeleton import FEATURE_DIM, FPS
-
-log = logging.getLogger(__name__)
-
-UNIT_LENGTH = 4  # frames per token (the VQ downsamples time by 4)
-MIN_TOKENS, MAX_TOKENS = 10, 49  # 40..196 frames: HumanML3D's clip lengths
-
-
-def tokens_from_seconds(seconds: float, fps: float = FPS) -> int:
-    """Token length for a duration: ``round(seconds * fps / 4)``, which must lie in [10, 49].
-
-    Raises:
-        ConfigError: non-finite, or outside 40..196 frames (2.0..9.8 s at 20 fps).
-    """
-    return S.tokens_from_seconds(seconds, fps, UNIT_LENGTH, MIN_TOKENS, MAX_TOKENS)
+from hmu_core.motion.skeleton import FEATURE_DIM
+from hmu_core.sampling.backend import ModelFacts
+from hmu_core.sampling.loop import Generation, generate
+from hmu_core.sampling.params import SamplingParams
+from hmu_core.sampling.samplers import BAMMStep, MaskStep, ResStep
 
 
 @dataclass
 class MotionGenerator:
-    """A loaded model set ready to sample: networks, text encoder, optional length estimator.
+    """A loaded model set ready to sample: networks, text encoder, optional length estimator;
+    the torch ``Backend`` of ``hmu_core.sampling.loop``.
 
     ``text_encoder`` has ``name``, ``dim`` and ``encode(list[str]) -> (N, dim)`` float32
     (``hmu_core.text``); ``source`` is copied into every motion's provenance.
@@ -93,8 +82,42 @@ class MotionGenerator:
         """``momask`` or ``bamm``."""
         return "bamm" if self.pipeline.trans_kind == "bamm_transformer" else "momask"
 
+    # -- the Backend protocol (hmu_core.sampling.backend) ------------------------------------
 
-Generation = S.Generation
+    @property
+    def facts(self) -> ModelFacts:
+        trans, res = self.pipeline.trans, self.pipeline.res
+        return ModelFacts(
+            kind=self.kind, num_quantizers=self.pipeline.vq.config.num_quantizers,
+            has_res=res is not None, has_length_estimator=self.length_estimator is not None,
+            mask_id=trans.mask_id, pad_id=trans.pad_id, end_id=getattr(trans, "end_id", None),
+            res_pad_id=None if res is None else res.pad_id, bamm_slots=MAX_TOKEN_LEN,
+            text_encoder=getattr(self.text_encoder, "name", type(self.text_encoder).__name__))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return encode_prompts(self.text_encoder, texts)
+
+    def base_step(self, ids: np.ndarray, cond: np.ndarray, extra: np.ndarray | None
+                  ) -> np.ndarray:
+        make = bamm_step_from_torch if self.kind == "bamm" else mask_step_from_torch
+        return make(self.pipeline.trans)(ids, cond, extra)
+
+    def res_step(self, ids: np.ndarray, cond: np.ndarray, padding: np.ndarray) -> np.ndarray:
+        return res_step_from_torch(self.pipeline.res)(ids, cond, padding)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        vq = self.pipeline.vq.eval()
+        with torch.no_grad():
+            x = vq.forward_decoder(_on(next(vq.parameters()).device)(codes[None]))[0]
+        return denormalize(x.float().cpu().numpy(), self.pipeline.mean, self.pipeline.std)
+
+    def length_logits(self, cond: np.ndarray) -> np.ndarray:
+        est = self.length_estimator.eval()
+        with torch.no_grad():
+            return est(_on(next(est.parameters()).device)(cond)).float().cpu().numpy()
+
+    def provenance(self) -> dict[str, Any]:
+        return dict(self.source)
 
 
 def encode_prompts(encoder: Any, prompts: list[str]) -> np.ndarray:
@@ -108,116 +131,15 @@ def encode_prompts(encoder: Any, prompts: list[str]) -> np.ndarray:
     return cond
 
 
-def _lengths(gen: MotionGenerator, cond: np.ndarray, seconds: float | Sequence[float] | None,
-             streams: S.RequestStreams, tokens: Sequence[int] | None = None
-             ) -> tuple[np.ndarray | None, str]:
-    lens, source = S.request_lengths(seconds, tokens, len(cond), fps=FPS,
-                                     unit_length=UNIT_LENGTH, min_tokens=MIN_TOKENS,
-                                     max_tokens=MAX_TOKENS)
-    if lens is not None:
-        return lens, source
-    if gen.kind == "bamm":
-        return None, "bamm_end_token"
-    est = gen.length_estimator
-    if est is None:
-        raise ConfigError("no duration given and the model set has no length estimator; pass "
-                          "seconds (--seconds) or add a length_estimator/ directory")
-    with torch.no_grad():
-        logits = est.eval()(torch.from_numpy(cond).to(next(est.parameters()).device))
-    logits = logits.float().cpu().numpy()
-    return S.sample_token_lengths(logits, streams, MIN_TOKENS, MAX_TOKENS), "length_estimator"
-
-
-def sample_tokens(gen: MotionGenerator, cond: np.ndarray, lengths: np.ndarray | None,
-                  streams: S.RequestStreams, params: S.SamplingParams
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Base and residual layers for ``(B, D)`` conditions: ``(ids (B, n, layers), lengths)``,
-    ``-1`` at padding. ``lengths`` None is only valid for BAMM (it predicts them)."""
-    trans, res = gen.pipeline.trans, gen.pipeline.res
-    if gen.kind == "bamm":  # lengths None: BAMM predicts them
-        base, lens = S.sample_bamm_base(bamm_step_from_torch(trans), cond, lengths, streams,
-                                        params, end_id=trans.end_id, pad_id=trans.pad_id)
-    else:
-        if lengths is None:
-            raise ConfigError("MoMask needs token lengths")
-        lens = np.asarray(lengths, np.int64)
-        base = S.sample_momask_base(mask_step_from_torch(trans), cond, lens, streams, params,
-                                    mask_id=trans.mask_id, pad_id=trans.pad_id)
-    if res is None:
-        return np.where(np.arange(base.shape[1])[None] < lens[:, None], base, -1)[..., None], lens
-    ids = S.sample_residual(res_step_from_torch(res), base, cond, lens, streams, params,
-                            pad_id=res.pad_id, num_quantizers=res.num_quantizers)
-    return ids, lens
-
-
-def generate_tokens(gen: MotionGenerator, texts: list[str], streams: S.RequestStreams,
-                    params: S.SamplingParams, *, seconds: float | Sequence[float] | None = None,
-                    tokens: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Checked prompts -> ``(ids (B, n, layers), lengths (B,), length source)``, no decoding
-    (the token statistics of ``hmu unlearn --stats generated`` need nothing more).
-
-    Raises:
-        ConfigError: as :func:`generate_motions`.
-    """
-    cond = encode_prompts(gen.text_encoder, texts)
-    lengths, source = _lengths(gen, cond, seconds, streams, tokens)
-    ids, lens = sample_tokens(gen, cond, lengths, streams, params)
-    return ids, lens, source
-
-
-def decode_tokens(gen: MotionGenerator, tokens: np.ndarray) -> np.ndarray:
-    """``(len, layers)`` codes of one request -> ``(4 len, 263)`` de-normalised features."""
-    vq = gen.pipeline.vq.eval()
-    with torch.no_grad():
-        x = vq.forward_decoder(torch.from_numpy(tokens[None]).to(next(vq.parameters()).device))[0]
-    return denormalize(x.float().cpu().numpy(), gen.pipeline.mean, gen.pipeline.std)
-
-
 def generate_motions(gen: MotionGenerator, prompts: str | Sequence[str], *,
-                     seconds: float | Sequence[float] | None = None, seed: int = 0,
-                     seeds: Sequence[int] | None = None,
-                     params: S.SamplingParams | None = None,
-                     tokens: Sequence[int] | None = None) -> Generation:
-    """Prompts -> motions, one request per prompt, batched.
-
-    Args:
-        prompts: one text or a list.
-        seconds: one duration for all, one per prompt, or None (length estimator / BAMM END).
-        seed: request i uses ``seed + i`` (so it equals prompt i generated alone with that
-            seed); ``seeds`` gives every request's seed explicitly instead.
-        params: sampling knobs (official defaults).
-        tokens: token lengths (frames // 4, 1..49), one per prompt, instead of ``seconds``:
-            the evaluation protocol generates with the ground-truth lengths, which may fall
-            below the 10 tokens a duration may ask for (a 40-frame clip cropped by one unit).
-    Returns:
-        ``Generation`` with one ``Motion`` (20 fps, features and joints) per prompt.
-    Raises:
-        ConfigError: empty prompt, bad seed, duration or knob; MotionError: non-finite output.
-    """
-    texts = S.check_prompts(prompts)
-    params = params or S.SamplingParams()
-    streams = S.RequestStreams.from_seed(seed, len(texts)) if seeds is None else \
-        S.RequestStreams(seeds)
-    if len(streams) != len(texts):
-        raise ConfigError(f"got {len(streams)} seeds for {len(texts)} prompts")
-    ids, lens, source = generate_tokens(gen, texts, streams, params, seconds=seconds,
-                                        tokens=tokens)
-    motions, tokens = [], []
-    encoder_name = getattr(gen.text_encoder, "name", type(gen.text_encoder).__name__)
-    for b, text in enumerate(texts):
-        codes = np.ascontiguousarray(ids[b, : int(lens[b])])
-        feats = decode_tokens(gen, codes)
-        if not np.isfinite(feats).all():
-            raise MotionError(f"prompt {b} decoded to non-finite features: broken VQ weights "
-                              f"or meta statistics")
-        provenance = {**gen.source, "model_kind": gen.kind, "seed": streams.seeds[b],
-                      "sampling": params.to_dict(), "token_length": int(lens[b]),
-                      "length_source": source, "text_encoder": encoder_name}
-        motions.append(Motion.from_features(feats, text=text, fps=FPS, provenance=provenance))
-        tokens.append(codes)
-    log.info("generated %d motion(s), lengths %s tokens", len(motions), lens.tolist())
-    return Generation(motions=motions, tokens=tokens)
-
+                     seconds: float | Sequence[float] | np.ndarray | None = None,
+                     seed: int = 0, seeds: Sequence[int] | None = None,
+                     params: SamplingParams | None = None,
+                     tokens: Sequence[int] | np.ndarray | None = None) -> Generation:
+    """Prompts -> motions with torch: ``hmu_core.sampling.loop.generate`` over ``gen`` (its
+    docstring has the arguments; the runtime's ``Generator.generate`` is the same call)."""
+    return generate(gen, prompts, seconds=seconds, seed=seed, seeds=seeds, params=params,
+                    tokens=tokens)
 
 # ---------------------------------------------------------------------------------------------
 # model sets
@@ -331,9 +253,11 @@ def write_model_set(model_dir: str | os.PathLike, *, text_encoder: str,
     return Path(model_dir) / MODEL_SET_FILE
 
 
+
 # ---------------------------------------------------------------------------------------------
-# torch adapters: the networks as hmu_core.models.sampling step callables. Each puts its model
-# in eval mode (dropout off, as the official eval_no_grad) and runs without grad.
+# torch steps: the networks as hmu_core.sampling.samplers step callables (the exporter checks
+# its graphs against them too). Each puts its model in eval mode (dropout off, as the official
+# eval_no_grad) and runs without grad.
 
 
 def _on(device: torch.device) -> Any:
@@ -344,7 +268,7 @@ def _out(logits: torch.Tensor) -> np.ndarray:
     return logits.permute(0, 2, 1).float().cpu().numpy()  # (B, V, n) -> (B, n, V)
 
 
-def mask_step_from_torch(model: nn.Module) -> S.MaskStep:
+def mask_step_from_torch(model: nn.Module) -> MaskStep:
     """A ``MaskStep`` over a ``MaskTransformer`` (``trans_forward``)."""
     t = _on(model.cond_emb.weight.device)
     model.eval()
@@ -356,7 +280,7 @@ def mask_step_from_torch(model: nn.Module) -> S.MaskStep:
     return step
 
 
-def res_step_from_torch(model: nn.Module) -> S.ResStep:
+def res_step_from_torch(model: nn.Module) -> ResStep:
     """A ``ResStep`` over a ``ResidualTransformer``; the history is summed in the official
     order (``0 + e_0[ids_0] + e_1[ids_1] + ...``), so logits are bit-equal to upstream's."""
     device = model.cond_emb.weight.device
@@ -375,7 +299,7 @@ def res_step_from_torch(model: nn.Module) -> S.ResStep:
     return step
 
 
-def bamm_step_from_torch(model: nn.Module) -> S.BAMMStep:
+def bamm_step_from_torch(model: nn.Module) -> BAMMStep:
     """A ``BAMMStep`` over a ``BAMMTransformer`` (the sampler builds the doubled CFG batch)."""
     t = _on(model.cond_emb.weight.device)
     model.eval()

@@ -30,9 +30,12 @@ import numpy as np
 
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
-from hmu_core.models import sampling as S
-from hmu_core.models.generate import MotionGenerator, generate_tokens
+from hmu_core.models.generate import MotionGenerator
 from hmu_core.progress import Progress, no_progress, track
+from hmu_core.sampling.lengths import MAX_TOKENS
+from hmu_core.sampling.loop import generate_tokens
+from hmu_core.sampling.params import SamplingParams
+from hmu_core.sampling.streams import RequestStreams
 from hmu_core.unlearn.code_stats import CodeSamples, file_digest
 
 CACHE_VERSION = 1
@@ -46,7 +49,7 @@ class GenerationProtocol:
     seed: int = 0
     batch_size: int = 256
     max_lines: int | None = None  # a seeded subset of the caption lines (80k on HumanML3D)
-    params: S.SamplingParams = field(default_factory=S.SamplingParams)
+    params: SamplingParams = field(default_factory=SamplingParams)
 
     def __post_init__(self) -> None:
         for name in ("repeats", "batch_size"):
@@ -97,14 +100,14 @@ def sample_code_samples(gen: MotionGenerator, dataset: HumanML3D, ids: Sequence[
         texts, owner = [texts[i] for i in keep], owner[keep]
     requests = [(k, texts[k % len(texts)]) for k in range(protocol.repeats * len(texts))]
     layers = 1 + (0 if gen.pipeline.res is None else gen.pipeline.res.num_quantizers - 1)
-    codes = np.full((len(requests), S.BAMM_SLOTS, layers), -1, dtype=np.int16)
+    codes = np.full((len(requests), MAX_TOKENS, layers), -1, dtype=np.int16)
     size = protocol.batch_size
     batches = range(0, len(requests), size)
     for first in track(batches, progress, "sampling tokens"):
         batch = requests[first:first + size]
-        streams = S.RequestStreams([protocol.seed + k for k, _ in batch])
+        streams = RequestStreams([protocol.seed + k for k, _ in batch])
         ids_, lens, _ = generate_tokens(gen, [t for _, t in batch], streams, protocol.params)
-        width = min(ids_.shape[1], S.BAMM_SLOTS)
+        width = min(ids_.shape[1], MAX_TOKENS)
         block = ids_[:, :width].astype(np.int16)
         block[np.arange(width)[None, :] >= lens[:, None]] = -1
         codes[first:first + len(batch), :width] = block

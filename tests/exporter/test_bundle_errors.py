@@ -13,7 +13,7 @@ from exporter.runtime import Generator, read_bundle
 from exporter.runtime.bundle import sha256_file
 from hmu_core.atomic import MARKER
 from hmu_core.errors import BundleError, ConfigError
-from hmu_core.models.sampling import SamplingParams
+from hmu_core.sampling.params import SamplingParams
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from hypothesis import strategies as st  # noqa: E402
 from exporter.clips import parse_prompts  # noqa: E402
 from exporter.runtime import Generator, read_bundle  # noqa: E402
 from hmu_core.errors import HmuError  # noqa: E402
-from hmu_core.models.sampling import SamplingParams  # noqa: E402
+from hmu_core.sampling.params import SamplingParams  # noqa: E402
 
 FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.runtime import Generator
 from hmu_core.errors import ConfigError
-from hmu_core.models.sampling import SamplingParams
+from hmu_core.sampling.params import SamplingParams
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_bad_knobs(knob, match):
 def test_knobs_against_the_bundle(runtime, monkeypatch):
     monkeypatch.setattr(runtime, "_run", lambda *a, **k: pytest.fail("a network ran"))
     with pytest.raises(ConfigError, match=r"num_res_layers must be -1 or in \[0, 2\] for this "
-                                          r"bundle \(3 quantizer layers\), got 3"):
+                                          r"model \(3 quantizer layers\), got 3"):
         runtime.generate("walk", seconds=2.0, params=SamplingParams(num_res_layers=3))
     with pytest.raises(ConfigError, match="must be a SamplingParams, got dict"):
         runtime.generate("walk", seconds=2.0, params={"timesteps": 3})

@@ -11,7 +11,7 @@ import pytest
 from exporter.export import export_bundle
 from exporter.runtime import Generator
 from hmu_core.models import generate as G
-from hmu_core.models.sampling import SamplingParams
+from hmu_core.sampling.params import SamplingParams
 from hmu_core.unlearn.model_io import load_model_set, write_unlearned_set
 from hmu_core.unlearn.suppress_model import suppressed_networks
 

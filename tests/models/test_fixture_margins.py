@@ -17,8 +17,13 @@ import pytest
 import torch
 
 from hmu_core.models import build
-from hmu_core.models import sampling as S
 from hmu_core.models.generate import mask_step_from_torch, res_step_from_torch
+from hmu_core.sampling.params import SamplingParams
+from hmu_core.sampling.samplers import (
+    sample_momask_base,
+    sample_residual,
+)
+from hmu_core.sampling.streams import RequestStreams
 
 RELATIVE = 1e-5
 SEEDS = (0, 1, 2)
@@ -64,19 +69,19 @@ def _length(a: dict[str, np.ndarray], model: torch.nn.Module) -> bool:
 def _mask(a: dict[str, np.ndarray], model: torch.nn.Module) -> bool:
     same = []
     for gsample in (False, True):
-        got = S.sample_momask_base(mask_step_from_torch(model), a["in/cond"], a["in/m_lens"],
-                                   S.RequestStreams([0, 1]),
-                                   S.SamplingParams(topk_filter_thres=0.99, gsample=gsample),
-                                   mask_id=model.mask_id, pad_id=model.pad_id)
+        got = sample_momask_base(mask_step_from_torch(model), a["in/cond"], a["in/m_lens"],
+                                 RequestStreams([0, 1]),
+                                 SamplingParams(topk_filter_thres=0.99, gsample=gsample),
+                                 mask_id=model.mask_id, pad_id=model.pad_id)
         same.append(np.array_equal(got, a[f"out/generate_greedy_gsample{int(gsample)}"]))
     return all(same)
 
 
 def _residual(a: dict[str, np.ndarray], model: torch.nn.Module) -> bool:
-    got = S.sample_residual(res_step_from_torch(model), a["in/generate_base_ids"], a["in/cond"],
-                            a["in/m_lens"], S.RequestStreams([3, 4]),
-                            S.SamplingParams(res_topk_filter_thres=0.99), pad_id=model.pad_id,
-                            num_quantizers=model.num_quantizers)
+    got = sample_residual(res_step_from_torch(model), a["in/generate_base_ids"], a["in/cond"],
+                          a["in/m_lens"], RequestStreams([3, 4]),
+                          SamplingParams(res_topk_filter_thres=0.99), pad_id=model.pad_id,
+                          num_quantizers=model.num_quantizers)
     return bool(np.array_equal(got, a["out/generate_greedy"]))
 
 

@@ -13,8 +13,9 @@ from hmu_core.errors import ConfigError, HmuError
 from hmu_core.models import build, save_model_dir
 from hmu_core.models import generate as G
 from hmu_core.models.pipeline import Pipeline
-from hmu_core.models.sampling import SamplingParams
 from hmu_core.motion.motion import Motion
+from hmu_core.sampling.lengths import MAX_TOKENS, MIN_TOKENS
+from hmu_core.sampling.params import SamplingParams
 
 CLIP_DIM, NB_CODE, CODE_DIM, Q = 8, 16, 8, 3
 _TRANS = dict(code_dim=CODE_DIM, cond_mode="text", latent_dim=16, ff_size=32, num_layers=1,
@@ -99,7 +100,7 @@ def test_length_estimator_path_is_seeded(momask):
     lengths = [m.provenance["token_length"] for m in runs[0].motions]
     assert lengths == [m.provenance["token_length"] for m in runs[1].motions]
     for motion, n in zip(runs[0].motions, lengths, strict=True):
-        assert G.MIN_TOKENS <= n <= G.MAX_TOKENS and motion.num_frames == 4 * n
+        assert MIN_TOKENS <= n <= MAX_TOKENS and motion.num_frames == 4 * n
         assert motion.provenance["length_source"] == "length_estimator"
 
 
@@ -127,10 +128,6 @@ def test_bamm_given_and_predicted_lengths():
 def test_bad_seconds(momask, seconds):
     with pytest.raises(ConfigError):
         G.generate_motions(momask, "walk", seconds=seconds)
-
-
-def test_tokens_from_seconds():
-    assert [G.tokens_from_seconds(s) for s in (2.0, 4.0, 9.8, 3.1)] == [10, 20, 49, 16]
 
 
 def test_one_token_and_a_bom_in_torch(momask):

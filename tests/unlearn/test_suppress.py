@@ -9,8 +9,13 @@ import torch
 
 from hmu_core.errors import ConfigError
 from hmu_core.models import build
-from hmu_core.models import sampling as S
 from hmu_core.models.generate import mask_step_from_torch, res_step_from_torch
+from hmu_core.sampling.params import SamplingParams
+from hmu_core.sampling.samplers import (
+    sample_momask_base,
+    sample_residual,
+)
+from hmu_core.sampling.streams import RequestStreams
 from hmu_core.unlearn.suppress import (
     SUPPRESSION_BIAS,
     suppress_base,
@@ -70,9 +75,9 @@ def test_unshared_layout_samples_the_same_tokens():
     base = np.random.default_rng(0).integers(0, V, size=(4, 10)).astype(np.int64)
     cond = np.random.default_rng(1).standard_normal((4, D)).astype(np.float32)
     lens = np.array([10, 7, 9, 4])
-    runs = [S.sample_residual(res_step_from_torch(m), base, cond, lens,
-                              S.RequestStreams([3, 4, 5, 6]), S.SamplingParams(),
-                              pad_id=V, num_quantizers=Q) for m in (shared, unshared)]
+    runs = [sample_residual(res_step_from_torch(m), base, cond, lens,
+                            RequestStreams([3, 4, 5, 6]), SamplingParams(),
+                            pad_id=V, num_quantizers=Q) for m in (shared, unshared)]
     np.testing.assert_array_equal(runs[0], runs[1])
 
 
@@ -87,12 +92,12 @@ def test_suppressed_codes_are_never_sampled_on_any_layer():
         cond = rng.standard_normal((12, D)).astype(np.float32)
         lens = rng.integers(4, 13, size=12)
         for gsample in (False, True):
-            params = S.SamplingParams(gsample=gsample, topk_filter_thres=0.0, temperature=2.0)
-            streams = S.RequestStreams(range(seeds, seeds + 12))
-            ids = S.sample_momask_base(mask_step_from_torch(base), cond, lens, streams, params,
-                                       mask_id=base.mask_id, pad_id=base.pad_id)
-            codes = S.sample_residual(res_step_from_torch(res), ids, cond, lens, streams,
-                                      params, pad_id=V, num_quantizers=Q)
+            params = SamplingParams(gsample=gsample, topk_filter_thres=0.0, temperature=2.0)
+            streams = RequestStreams(range(seeds, seeds + 12))
+            ids = sample_momask_base(mask_step_from_torch(base), cond, lens, streams, params,
+                                     mask_id=base.mask_id, pad_id=base.pad_id)
+            codes = sample_residual(res_step_from_torch(res), ids, cond, lens, streams,
+                                    params, pad_id=V, num_quantizers=Q)
             for q in range(Q):
                 used = codes[..., q][codes[..., q] >= 0]
                 seen[q, np.unique(used)] = True

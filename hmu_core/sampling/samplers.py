@@ -1,21 +1,13 @@
-"""hmu's seeded text-to-motion token sampler: MoMask mask-predict, BAMM two-pass, residual layers.
+"""hmu's seeded token samplers: MoMask mask-predict, BAMM two-pass, residual layers, lengths.
 
 Why a second sampler next to the official ``generate`` methods: those draw from torch's global
 RNG (kept for conformance), which no numpy/onnxruntime runtime can reproduce. Here every
 decision (schedule, re-masking, CFG combination, top-k, temperature, Gumbel or categorical
 draws) is made in numpy from ONE explicit random stream per request, and the networks are
-plain callables on numpy arrays. The same functions run over torch modules (``*_step_from_torch``
-in ``hmu_core.models.generate``) or over ONNX sessions, so the two worlds give the same tokens for
-the same seed. This module imports only numpy.
-
-The random stream (what a runtime must reproduce). Request ``b`` owns
-``np.random.default_rng(seed_b)`` (PCG64 via SeedSequence) and draws float64 ``U[0, 1)`` with
-``rng.random(shape)``, in this order:
-
-1. MoMask length, only when no length is given: 1 draw (``sample_token_lengths``);
-2. base layer: MoMask, per step t: ``(m_len,)`` (categorical) or ``(m_len, V)`` (Gumbel), over
-   every real position; BAMM: pass 1 then pass 2, one ``(1,)`` draw per slot 0..S-1;
-3. residual layers q = 1..: ``(m_len, V + 1)`` each (always Gumbel, as upstream).
+plain callables on numpy arrays (a backend's steps, ``hmu_core.sampling.backend``), so torch
+and onnxruntime give the same tokens for the same seed. Which draws a request makes, in which
+order, is the request loop's contract (``hmu_core.sampling.loop``). This module imports only
+numpy.
 
 Draws become samples identically everywhere: Gumbel ``g = -log(max(-log(max(u, 1e-20)),
 1e-20))``, ``argmax(f / max(tau, 1e-10) + g)`` (first index on ties); categorical by inverse CDF
@@ -33,17 +25,15 @@ from the estimator's softmax restricted to the allowed range (upstream: all 50 c
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import numbers
-import unicodedata
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
 from hmu_core.errors import ConfigError, MotionError
+from hmu_core.sampling.lengths import MAX_TOKENS
+from hmu_core.sampling.params import SamplingParams
+from hmu_core.sampling.streams import RequestStreams
 
 # (B, n) int64 ids, (B, D) float32 cond, (B, n) bool padding (True = pad) -> (B, n, V) float32.
 MaskStep = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -54,254 +44,10 @@ ResStep = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 # output position k predicts slot k (the text token acts as BOS).
 BAMMStep = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
 
-BAMM_SLOTS = 49  # upstream: 196 frames / 4, plus one END slot
-
-
-def _duration(seconds: Any) -> float:
-    """A duration in seconds as a finite float > 0 (``ConfigError`` names what was given)."""
-    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
-        raise ConfigError(f"seconds must be a number, got {seconds!r}")
-    value = float(seconds)
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"seconds must be a finite number > 0, got {seconds!r}")
-    return value
-
-
-def tokens_from_seconds(seconds: Any, fps: float, unit_length: int, min_tokens: int,
-                        max_tokens: int) -> int:
-    """Token length for a duration, ``round(seconds * fps / unit_length)``, which must lie in
-    ``[min_tokens, max_tokens]`` (the torch pipeline and the runtime share this rule).
-
-    Raises:
-        ConfigError: not a finite number > 0, or a length out of range (the message gives the
-            range in frames and seconds); ``1e308`` is out of range, never an OverflowError.
-    """
-    value = _duration(seconds)
-    exact = value * fps / unit_length  # may overflow to inf: compared, never rounded then
-    if not min_tokens - 0.5 <= exact < max_tokens + 0.5:
-        low, high = min_tokens * unit_length, max_tokens * unit_length
-        raise ConfigError(f"{value:g} s is {value * fps:g} frames at {fps:g} fps; the model "
-                          f"makes {low}..{high} frames ({low / fps:g}..{high / fps:g} s): "
-                          f"choose a duration in range")
-    return math.floor(exact + 0.5)
-
-
-def request_lengths(seconds: Any, tokens: Any, count: int, *, fps: float, unit_length: int,
-                    min_tokens: int, max_tokens: int) -> tuple[np.ndarray | None, str]:
-    """The ``(count,)`` int64 token lengths of a request and where they came from.
-
-    ``tokens`` (one int per prompt in ``[1, max_tokens]``: the evaluation protocol's
-    ground-truth lengths may fall below ``min_tokens``) or ``seconds`` (one number for all or
-    one per prompt, see :func:`tokens_from_seconds`), never both. ``(None, "")`` when neither
-    is given (the caller estimates the length). Shared by the torch pipeline and the runtime.
-
-    Raises:
-        ConfigError: both given, wrong count, a non-integer or out-of-range length, a bad
-            duration.
-    """
-    if tokens is not None:
-        if seconds is not None:
-            raise ConfigError("give seconds or token lengths, not both")
-        try:
-            lens = np.asarray(tokens) if isinstance(tokens, Sequence | np.ndarray) \
-                and not isinstance(tokens, str | bytes) else None
-        except ValueError:  # ragged nested lists
-            lens = None
-        if lens is None or lens.shape != (count,) or lens.dtype.kind not in "iu" or not (
-                int(lens.min()) >= 1 and int(lens.max()) <= max_tokens):
-            shown = lens.tolist() if lens is not None else tokens
-            raise ConfigError(f"token lengths must be {count} ints in [1, {max_tokens}] "
-                              f"(frames // {unit_length}), one per prompt; got {shown!r}")
-        return lens.astype(np.int64), "tokens"
-    if seconds is None:
-        return None, ""
-    many = isinstance(seconds, Sequence | np.ndarray) and not isinstance(seconds, str | bytes)
-    values = list(seconds) if many else [seconds] * count
-    if len(values) != count:
-        raise ConfigError(f"got {len(values)} durations for {count} prompts")
-    return np.array([tokens_from_seconds(s, fps, unit_length, min_tokens, max_tokens)
-                     for s in values], np.int64), "seconds"
-
-
-MAX_PROMPT_CHARS = 1000
-"""Longest prompt accepted (CLIP reads 77 tokens, MiniLM 256; longer text is a mistake)."""
-_BOM = "\ufeff"
-_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")  # Hangul fillers (category Lo)
-
-
-@dataclass
-class Generation:
-    """What one generation call produced, in both worlds (torch and the onnxruntime runtime):
-    one ``Motion`` and its ``(len, layers)`` int64 codes per request."""
-
-    motions: list[Any]
-    tokens: list[np.ndarray]
-
-
-def _visible(ch: str) -> bool:
-    """A letter, digit or symbol that shows: what makes a prompt describe something."""
-    return unicodedata.category(ch)[0] in "LNS" and ch not in _INVISIBLE_LETTERS
-
-
-def check_prompts(prompts: Any) -> list[str]:
-    """Prompts as a list of clean text, a leading UTF-8 byte-order mark removed (it is an
-    artefact of the file the prompt came from, not part of the text that is recorded).
-
-    Raises:
-        ConfigError: not a str or a list of str (bytes: decode them first), no prompt, a prompt
-            over 1000 characters, one with no visible letter, digit or symbol (empty, NUL-only,
-            zero-width-only), or one holding a control character or a lone surrogate.
-    """
-    if isinstance(prompts, bytes | bytearray):
-        raise ConfigError("the prompt is bytes; decode it to text first (data.decode('utf-8'))")
-    if isinstance(prompts, str):
-        items: list[Any] = [prompts]
-    elif isinstance(prompts, Sequence):
-        items = list(prompts)
-    else:
-        raise ConfigError(f"prompts must be a str or a list of str, got "
-                          f"{type(prompts).__name__}")
-    if not items:
-        raise ConfigError("give one or more prompts")
-    texts = []
-    for i, text in enumerate(items):
-        if isinstance(text, bytes | bytearray):
-            raise ConfigError(f"prompt {i} is bytes; decode it to text first "
-                              f"(data.decode('utf-8'))")
-        if not isinstance(text, str):
-            raise ConfigError(f"prompt {i} is a {type(text).__name__}, not text; describe a "
-                              f"motion")
-        text = text.removeprefix(_BOM)
-        if len(text) > MAX_PROMPT_CHARS:
-            raise ConfigError(f"prompt {i} has {len(text)} characters; keep prompts under "
-                              f"{MAX_PROMPT_CHARS}")
-        bad = next((c for c in text if (unicodedata.category(c) == "Cc" and c not in "\t\n\r")
-                    or unicodedata.category(c) == "Cs"), None)
-        if bad is not None:
-            raise ConfigError(f"prompt {i} holds the control character or lone surrogate "
-                              f"U+{ord(bad):04X}; remove it")
-        if not any(_visible(c) for c in text):
-            raise ConfigError(f"prompt {i} is empty or invisible ({text!r}); describe a motion")
-        texts.append(text)
-    return texts
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """Sampling knobs; defaults are the official evaluation settings (momask.md §2.3, §5).
-
-    ``timesteps`` 10, ``cond_scale`` 4, categorical sampling, ``topk_filter_thres`` 0.9 (keep
-    52 of 512 logits), ``temperature`` 1; residual layers CFG 5, top-k 0.9, temperature 1,
-    always Gumbel. BAMM uses ``cond_scale`` in pass 1 and ``bamm_refine_cond_scale`` (3,
-    hard-coded upstream) in pass 2; it ignores top-k, temperature and ``gsample``, as upstream.
-    ``force_mask`` samples unconditionally (null condition only).
-    """
-
-    timesteps: int = 10
-    cond_scale: float = 4.0
-    topk_filter_thres: float = 0.9
-    temperature: float = 1.0
-    gsample: bool = False
-    res_cond_scale: float = 5.0
-    res_topk_filter_thres: float = 0.9
-    res_temperature: float = 1.0
-    num_res_layers: int = -1
-    force_mask: bool = False
-    bamm_refine_cond_scale: float = 3.0
-
-    def __post_init__(self) -> None:
-        checked: dict[str, Any] = {"timesteps": _int_in("timesteps", self.timesteps, 1,
-                                                        MAX_TIMESTEPS)}
-        for name in ("cond_scale", "res_cond_scale", "bamm_refine_cond_scale"):
-            checked[name] = _real_in(name, getattr(self, name), 0.0, MAX_CFG_SCALE,
-                                     "(4 is the official CFG)")
-        for name in ("topk_filter_thres", "res_topk_filter_thres"):
-            checked[name] = _real_in(name, getattr(self, name), 0.0, 1.0,
-                                     "(0.9 keeps the top 10 %)")
-            if checked[name] == 1.0:
-                raise ConfigError(f"{name} must be below 1 (1 would keep no logit), got 1")
-        for name in ("temperature", "res_temperature"):
-            checked[name] = _real_in(name, getattr(self, name), MIN_TEMPERATURE,
-                                     MAX_TEMPERATURE, "(use a top-k of 1 for greedy)")
-        checked["num_res_layers"] = _int_in("num_res_layers", self.num_res_layers, -1,
-                                            MAX_RES_LAYERS)
-        for name in ("gsample", "force_mask"):
-            if not isinstance(getattr(self, name), bool | np.bool_):
-                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-            checked[name] = bool(getattr(self, name))
-        for name, value in checked.items():  # plain Python types: provenance is JSON
-            object.__setattr__(self, name, value)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready copy (for provenance and bundle manifests)."""
-        return dataclasses.asdict(self)
-
-
-# Sane ranges for the knobs: beyond them float32 logits overflow (a CFG scale of 1e300 turns
-# every logit into inf and the draw into NaN) or the request is a mistake, not a setting.
-MAX_TIMESTEPS = 100  # mask_counts is pinned to torch up to 100 steps
-MAX_CFG_SCALE = 100.0
-MIN_TEMPERATURE, MAX_TEMPERATURE = 1e-3, 100.0
-MAX_RES_LAYERS = 64  # the bundle's num_quantizers bounds it further, before sampling
-
-
-def _int_in(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) \
-            or not low <= value <= high:
-        raise ConfigError(f"{name} must be an int in [{low}, {high}], got {value!r}")
-    return int(value)
-
-
-def _real_in(name: str, value: Any, low: float, high: float, hint: str) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    out = float(value)
-    if not (math.isfinite(out) and low <= out <= high):
-        raise ConfigError(f"{name} must be a finite number in [{low:g}, {high:g}] {hint}, got "
-                          f"{value!r}")
-    return out
-
-
-class RequestStreams:
-    """One numpy generator per request: ``np.random.default_rng(seed)`` (see module docs)."""
-
-    def __init__(self, seeds: Sequence[int]) -> None:
-        if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence | np.ndarray):
-            raise ConfigError(f"seeds must be a list of ints >= 0, got {seeds!r}")
-        seeds = list(seeds)
-        if not seeds:
-            raise ConfigError("need one seed per request, got none")
-        for seed in seeds:
-            if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-                raise ConfigError(f"seeds must be ints >= 0, got {seed!r}")
-        self.seeds = [int(s) for s in seeds]
-        self._rngs = [np.random.default_rng(s) for s in self.seeds]
-
-    @classmethod
-    def from_seed(cls, seed: int, count: int) -> RequestStreams:
-        """Request i of a batch gets ``seed + i``: it equals a run of that prompt alone."""
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ConfigError(f"seed must be an int >= 0, got {seed!r}")
-        return cls([int(seed) + i for i in range(count)])
-
-    def __len__(self) -> int:
-        return len(self._rngs)
-
-    def uniform(self, request: int, shape: Sequence[int]) -> np.ndarray:
-        """Next ``U[0, 1)`` float64 draws of request ``request``."""
-        return self._rngs[request].random(tuple(shape))
-
-    def padded(self, lengths: np.ndarray, width: int, tail: Sequence[int] = ()) -> np.ndarray:
-        """Draws ``(lengths[b], *tail)`` per request, stacked to ``(B, width, *tail)`` (0.5 at
-        padding, which is never used): a request's draws do not depend on its batch."""
-        out = np.full((len(lengths), width, *tail), 0.5)
-        for b, n in enumerate(lengths):
-            out[b, : int(n)] = self.uniform(b, (int(n), *tail))
-        return out
-
+BAMM_SLOTS = MAX_TOKENS  # upstream: 196 frames / 4 (plus one END slot in the id array)
 
 # ---------------------------------------------------------------------------------------------
-# numpy building blocks, shared with exporter.runtime
+# numpy building blocks
 
 
 def mask_counts(timesteps: int, lengths: np.ndarray) -> np.ndarray:
