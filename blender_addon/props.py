@@ -50,6 +50,37 @@ def _set_frames(self: Any, value: int) -> None:
     self.seconds = max(0.05, value / scene_fps(self.id_data))
 
 
+def _busy() -> bool:
+    from .threaded import busy
+
+    return busy()
+
+
+def operator_inputs(*names: str) -> dict[str, Any]:
+    """Operator properties made from these ``Scene.hmu`` properties' definitions (same name,
+    type, range, tooltip), so a script can pass every input (``bpy.ops.hmu.generate(prompt=
+    ...)``) and the redo panel edits them. ``SKIP_SAVE``: a click never reuses a previous
+    call's values; whatever is not given comes from the panel (the operators' ``fill``)."""
+    out = {}
+    for name in names:
+        # The annotation's text (``from __future__ import annotations``), evaluated here as
+        # Blender does when it registers the class.
+        deferred = eval(HMU_PG_scene.__annotations__[name], globals())
+        keywords = {k: v for k, v in deferred.keywords.items()
+                    if k not in ("update", "get", "set", "poll")}
+        keywords["options"] = {*keywords.get("options", ()), "SKIP_SAVE"}
+        out[name] = deferred.function(**keywords)
+    return out
+
+
+def fill_from_scene(operator: Any, context: Any, names: Any) -> None:
+    """Set each operator property in ``names`` the caller did not give from ``Scene.hmu``."""
+    props = context.scene.hmu
+    for name in names:
+        if not operator.properties.is_property_set(name):
+            setattr(operator, name, getattr(props, name))
+
+
 class HMU_PG_bone(bpy.types.PropertyGroup):
     """One row of the bone map: which of the target's bones plays an SMPL joint."""
 
@@ -81,19 +112,29 @@ class HMU_PG_scene(bpy.types.PropertyGroup):
         description="What the character should do, in plain English")
     seconds: FloatProperty(
         name="Seconds", default=DEFAULT_SECONDS, min=0.2, soft_max=10.0, step=10, precision=2,
-        unit="NONE", description="Clip duration; the model makes 2 to 9.8 s (40 to 196 "
-        "frames at 20 fps)")
+        unit="NONE", description="Clip duration; the panel shows the range the model accepts "
+        "(the tiny default model: 2 to 9.8 s)")
     frames: IntProperty(
         name="Frames", get=_get_frames, set=_set_frames, min=1,
         description="The duration in this scene's frames (the scene's fps is never changed)")
     seed: IntProperty(name="Seed", default=0, min=0,
-                      description="Random seed; variation i uses seed + i")
+                      description="Random seed; variation i uses seed + i. Each Generate "
+                      "moves it past the seeds it used, unless Lock Seed is on")
+    seed_lock: BoolProperty(
+        name="Lock Seed", default=False,
+        description="Keep the seed: Generate makes the same motion again (an identical clip "
+        "re-uses its action)")
     variations: IntProperty(name="Variations", default=1, min=1, soft_max=8, max=32,
-                            description="How many clips to make; each becomes its own action")
-    replace_action: BoolProperty(
-        name="Replace Existing Action", default=False,
-        description="Re-use the action of the same prompt and seed instead of adding a "
-        "numbered copy")
+                            description="How many clips to make; each gets its own NLA track, "
+                            "muted except the first")
+    use_nla: BoolProperty(
+        name="Add to NLA", default=True,
+        description="Put each clip on the Target's NLA at the frame where Generate was "
+        "clicked, blended in; off: make it the Target's active action")
+    align: BoolProperty(
+        name="Align to Character", default=True,
+        description="Start the clip where the character stands and faces at that frame "
+        "(root position and heading); off: where the model puts it")
     # Retarget
     smpl_model: StringProperty(
         name="SMPL Model", subtype="FILE_PATH",
@@ -114,8 +155,8 @@ class HMU_PG_scene(bpy.types.PropertyGroup):
         name="Formats", options={"ENUM_FLAG"}, default={"BVH"},
         items=[("BVH", "BVH", "Biovision hierarchy (Y-up)"),
                ("NPZ", "NPZ", "AMASS-style SMPL parameters"),
-               ("FBX", "FBX", "Autodesk FBX (blocks the UI while exporting)"),
-               ("GLB", "GLB", "Binary glTF (blocks the UI while exporting)")])
+               ("FBX", "FBX", "Autodesk FBX"),
+               ("GLB", "GLB", "Binary glTF")])
 
     # Render
     render_original: StringProperty(
@@ -142,5 +183,6 @@ class HMU_PG_job(bpy.types.PropertyGroup):
     file saved mid-generation does not reopen with Generate greyed out."""
 
     status: StringProperty(name="Status", default="Ready")
-    running: BoolProperty(name="Running", default=False)
+    running: BoolProperty(name="Running", get=lambda _self: _busy(),
+                          description="A job's worker thread runs (until it has ended)")
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
