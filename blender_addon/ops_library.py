@@ -16,7 +16,7 @@ import bpy
 from .background import process_job
 from .job import GenerationJob, LibraryJob, ProcessJob
 from .ops_generate import bundle_missing, make_request
-from .paths import path_problem, resolve
+from .paths import resolve
 from .props import fill_from_scene, operator_inputs
 from .threaded import ThreadedOperator, busy
 
@@ -40,12 +40,7 @@ class HMU_OT_generate_library(ThreadedOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: Any) -> bool:
-        props = context.scene.hmu
-        files = props.library_mode == "FILES"
         why = bundle_missing(context) \
-            or path_problem(props.library_prompts, "prompt file") \
-            or (path_problem(props.library_dir, "output folder") if files else "") \
-            or ("Choose at least one format" if files and not props.library_formats else "") \
             or ("Generation is running" if busy() else "") \
             or ("Switch to Object Mode" if context.mode != "OBJECT" else "")
         if why:

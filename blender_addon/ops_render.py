@@ -15,7 +15,7 @@ from . import prefs as P
 from .background import process_job
 from .job import GenerationJob
 from .ops_generate import check_request, make_request
-from .paths import path_problem, resolve
+from .paths import resolve
 from .props import fill_from_scene, operator_inputs
 from .threaded import ThreadedOperator, busy
 
@@ -42,13 +42,7 @@ class HMU_OT_render_eval(ThreadedOperator, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: Any) -> bool:
-        props = context.scene.hmu
-        why = ("Set the original bundle" if not props.render_original else "") \
-            or ("Set the unlearned bundle"
-                if not unlearned_bundle(context, props.render_unlearned) else "") \
-            or path_problem(props.render_output, "video file") \
-            or ("Generation is running" if busy() else "") \
-            or ("Type a prompt" if not props.prompt.strip() else "")
+        why = "Generation is running" if busy() else ""
         if why:
             cls.poll_message_set(why)
         return not why
@@ -66,6 +60,8 @@ class HMU_OT_render_eval(ThreadedOperator, bpy.types.Operator):
         out = resolve(self.render_output, "video file")
         original = bpy.path.abspath(self.render_original)
         unlearned = bpy.path.abspath(unlearned_bundle(context, self.render_unlearned))
+        if not unlearned:
+            raise ConfigError("set the unlearned bundle (here or in the preferences)")
         request = make_request(context, self.prompt, self.seconds, self.seed, 1)
         for bundle in (original, unlearned):
             check_request(replace(request, bundle=bundle))

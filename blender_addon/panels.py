@@ -200,6 +200,7 @@ class HMU_PT_library(_HmuPanel, bpy.types.Panel):
         layout = self.layout
         props = context.scene.hmu
         layout.prop(props, "library_prompts")
+        draw_path(layout, props.library_prompts, "prompt file")
         layout.row().prop(props, "library_mode", expand=True)
         if props.library_mode == "FILES":
             layout.prop(props, "library_dir")

@@ -50,7 +50,7 @@ def _set_frames(self: Any, value: int) -> None:
     self.seconds = max(0.05, value / scene_fps(self.id_data))
 
 
-def _busy() -> bool:
+def _busy(_self: Any) -> bool:
     from .threaded import busy
 
     return busy()
@@ -137,19 +137,20 @@ class HMU_PG_scene(bpy.types.PropertyGroup):
         "(root position and heading); off: where the model puts it")
     # Retarget
     smpl_model: StringProperty(
-        name="SMPL Model", subtype="FILE_PATH",
+        name="SMPL Model", subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"},
         description="Optional SMPL model as .npz (v_template, weights, f, J_regressor) for a "
         "real body mesh; empty: a mannequin body")
 
     # Library
     library_prompts: StringProperty(
-        name="Prompt File", subtype="FILE_PATH",
+        name="Prompt File", subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"},
         description="Text file with one prompt per line")
     library_mode: EnumProperty(
         name="Output", default="ACTIONS",
         items=[("ACTIONS", "Actions", "One action per prompt in this file"),
                ("FILES", "Files", "A folder of clip files plus index.json (resumable)")])
     library_dir: StringProperty(name="Folder", subtype="DIR_PATH",
+                                options={"PATH_SUPPORTS_BLEND_RELATIVE"},
                                 description="Where the clip files and index.json go")
     library_formats: EnumProperty(
         name="Formats", options={"ENUM_FLAG"}, default={"BVH"},
@@ -160,13 +161,15 @@ class HMU_PG_scene(bpy.types.PropertyGroup):
 
     # Render
     render_original: StringProperty(
-        name="Original Bundle", subtype="DIR_PATH",
+        name="Original Bundle", subtype="DIR_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"},
         description="Bundle of the model before unlearning (left side)")
     render_unlearned: StringProperty(
-        name="Unlearned Bundle", subtype="DIR_PATH",
+        name="Unlearned Bundle", subtype="DIR_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"},
         description="Bundle of the unlearned model (right side); empty: the preferences' one")
-    render_output: StringProperty(name="Video", subtype="FILE_PATH", default="//hmu_eval.mp4",
-                                  description="MP4 file to write")
+    render_output: StringProperty(
+        name="Video", subtype="FILE_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"},
+        default="//hmu_eval.mp4", description="MP4 file to write ('//': beside the saved "
+        ".blend file)")
     render_engine: EnumProperty(
         name="Engine", default="BLENDER_WORKBENCH",
         items=[("BLENDER_WORKBENCH", "Workbench", "Fast, the evaluation default"),
@@ -183,6 +186,6 @@ class HMU_PG_job(bpy.types.PropertyGroup):
     file saved mid-generation does not reopen with Generate greyed out."""
 
     status: StringProperty(name="Status", default="Ready")
-    running: BoolProperty(name="Running", get=lambda _self: _busy(),
+    running: BoolProperty(name="Running", get=_busy,
                           description="A job's worker thread runs (until it has ended)")
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
