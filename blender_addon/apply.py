@@ -133,13 +133,13 @@ def apply_motions(context: Any, target: Any, motions: Sequence[Any], *,
 
     With ``placement.nla`` every clip becomes an NLA strip at ``placement.frame`` on its own
     track, the first one playing, the others (variations) muted, blended in when the
-    character is already animated; otherwise the first action becomes the active one and the
-    others keep a fake user. ``library`` keys a library instead: actions only, fake users,
-    none assigned. With an ``anchor`` each clip starts where the character stands and faces.
-    A clip identical to one made before (``request_key``) re-uses that action. Prompt, seed
-    and unlearning record come with each motion's provenance
-    (``exporter.scene.keying.motion_properties``). ``foot_cleanup`` plants the feet (hmu's
-    joints, then the target's own legs).
+    character is already animated (the strips are the actions' users); otherwise the first
+    action becomes the active one and all keep a fake user (a later one replaces it).
+    ``library`` keys a library instead: actions only, fake users, none assigned. With an
+    ``anchor`` each clip starts where the character stands and faces. A clip identical to one
+    made before (``request_key``) re-uses that action. Prompt, seed and unlearning record come
+    with each motion's provenance (``exporter.scene.keying.motion_properties``).
+    ``foot_cleanup`` plants the feet (hmu's joints, then the target's own legs).
 
     Raises:
         ConfigError: ``target`` is not an armature, or its bone map cannot drive a body.
@@ -174,7 +174,7 @@ def apply_motions(context: Any, target: Any, motions: Sequence[Any], *,
                                       bone_map_source, foot_cleanup, placement,
                                       name=action_base_name(prompt, seed),
                                       properties={**extra, "hmu_request": key},
-                                      fake_user=library or (not placement.nla and i > 0))
+                                      fake_user=library or not placement.nla)
                 made.append(action)
                 applied.report = report or applied.report
                 if placement.anchor is not None and not library:

@@ -28,7 +28,8 @@ def worker_command() -> tuple[str, ...]:
     return (sys.executable, worker)
 
 
-def process_job(request: GenerationRequest, task: dict[str, Any]) -> ProcessJob:
-    """A job that runs ``task`` (the worker's ``TASKS``) in a background process."""
-    return ProcessJob(request, command=worker_command(), task=task,
-                      sys_path=tuple(p for p in sys.path if p))
+def process_job(request: GenerationRequest, task: dict[str, Any],
+                kind: type[ProcessJob] = ProcessJob) -> ProcessJob:
+    """A job (``kind``) that runs ``task`` (the worker's ``TASKS``) in a background process."""
+    return kind(request, command=worker_command(), task=task,
+                sys_path=tuple(p for p in sys.path if p))

@@ -11,6 +11,8 @@ background Blender process instead (``ProcessJob``).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -246,3 +248,25 @@ class ProcessJob(GenerationJob):
             if "error" in message:
                 error = message["error"]
         return error
+
+
+@dataclass
+class RenderJob(ProcessJob):
+    """The evaluation video: rendered into a hidden folder beside ``task["out"]`` and moved
+    into place when complete; the folder goes also when the render is cancelled (the child
+    is terminated mid-render, with no chance to clean up)."""
+
+    def run(self) -> dict[str, Any] | None:
+        out = Path(self.task["out"])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".hmu_render_", dir=out.parent))
+        final, self.task = self.task, {**self.task, "out": str(work / out.name)}
+        try:
+            outcome = super().run()
+            if outcome is not None:
+                os.replace(outcome["out"], out)
+                self.outcome = outcome = {**outcome, "out": str(out)}
+            return outcome
+        finally:
+            self.task = final
+            shutil.rmtree(work, ignore_errors=True)

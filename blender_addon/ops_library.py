@@ -32,7 +32,9 @@ class HMU_OT_generate_library(ThreadedOperator, bpy.types.Operator):
 
     bl_idname = "hmu.generate_library"
     bl_label = "Generate Library"
-    bl_options = {"REGISTER", "UNDO"}  # noqa: RUF012 (Blender reads a plain set)
+    # UNDO without REGISTER: one Ctrl-Z removes the actions, but no redo panel (it would run
+    # the whole library again, synchronously).
+    bl_options = {"UNDO"}  # noqa: RUF012 (Blender reads a plain set)
 
     __annotations__ = operator_inputs(*LIBRARY_INPUTS)
 

@@ -13,7 +13,7 @@ import bpy
 
 from . import prefs as P
 from .background import process_job
-from .job import GenerationJob
+from .job import GenerationJob, RenderJob
 from .ops_generate import check_request, make_request
 from .paths import resolve
 from .props import fill_from_scene, operator_inputs
@@ -71,7 +71,7 @@ class HMU_OT_render_eval(ThreadedOperator, bpy.types.Operator):
             "threads": request.threads, "trusted_keys": list(request.key_files),
             "caption": f"{self.prompt}  (seed {self.seed})", "out": str(out),
             "settings": {"width": self.render_width, "height": self.render_height,
-                         "engine": self.render_engine}})
+                         "engine": self.render_engine}}, kind=RenderJob)
 
     def finish(self, context: Any, job: GenerationJob) -> set[str]:
         out = job.outcome["out"]

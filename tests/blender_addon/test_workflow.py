@@ -286,6 +286,40 @@ def test_render_keeps_each_main_thread_step_short(scene, tiny_bundle, tmp_path, 
     assert max(steps) < STEP_LIMIT_S, f"a main-thread step took {max(steps) * 1000:.0f} ms"
 
 
+def test_background_errors_come_back_as_one_message(scene, tmp_path):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a person waves | 60\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match=r"p\.txt:1: .*duration"):
+        bpy.ops.hmu.generate_library(library_prompts=str(prompts), library_mode="FILES",
+                                     library_dir=str(tmp_path / "lib"), library_formats={"BVH"})
+    job = bpy.context.window_manager.hmu_job
+    assert job.status.startswith("Error: ") and not job.running
+
+
+def test_a_cancelled_render_leaves_no_file(scene, tiny_bundle, tmp_path):
+    from blender_addon.background import process_job
+    from blender_addon.job import GenerationRequest, RenderJob
+
+    request = GenerationRequest(bundle=str(tiny_bundle), prompt="a person kicks", seconds=9.0,
+                                seed=0, device="cpu", threads=1)
+    task = {"task": "render", "bundles": [str(tiny_bundle)] * 2, "prompt": request.prompt,
+            "seconds": 9.0, "seed": 0, "device": "cpu", "threads": 1, "trusted_keys": [],
+            "caption": "x", "out": str(tmp_path / "v" / "eval.mp4"),
+            "settings": {"width": 96, "height": 64}}
+    op = _FakeOperator(process_job(request, task, kind=RenderJob))
+    op._runner.start(bpy.context)
+    job = op._runner.job
+    while not job.stage.startswith("frame ") and not job.done:
+        time.sleep(0.01)
+    assert job.stage.startswith("frame "), job.error
+    op.modal(bpy.context, _event("ESC"))
+    t = time.perf_counter()
+    while op.modal(bpy.context, _event("TIMER")) == {"PASS_THROUGH"}:
+        time.sleep(0.01)
+    assert time.perf_counter() - t < 10, "the render went on after Esc"
+    assert list((tmp_path / "v").iterdir()) == []  # no video, no hidden render folder
+
+
 def test_eval_camera_frames_both_figures_on_every_frame(scene):
     from bpy_extras.object_utils import world_to_camera_view
     from mathutils import Matrix, Vector
