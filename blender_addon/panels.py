@@ -45,6 +45,23 @@ class HMU_PT_main(_HmuPanel, bpy.types.Panel):
         layout.prop(props, "foot_cleanup")
         layout.operator("hmu.generate", icon="PLAY")
         draw_job(layout, context)
+        draw_variations(layout, props.target)
+
+
+def draw_variations(layout: Any, target: Any) -> None:
+    """The latest generation's variations, one button each; the one that plays is pressed."""
+    from .ops_variation import variation_group
+
+    group = variation_group(target)
+    if len(group) < 2:
+        return
+    box = layout.box()
+    box.label(text=f"Variations at frame {group[0].strips[0].frame_start:g}:")
+    row = box.row(align=True)
+    for track in group:
+        op = row.operator("hmu.use_variation", depress=not track.mute,
+                          text=f"seed {track.strips[0].action.get('hmu_seed', '?')}")
+        op.track = track.name
 
 
 def draw_duration(layout: Any, context: Any, seconds: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ bpy = pytest.importorskip("bpy", reason="needs the bpy module")
 pytestmark = pytest.mark.blender
 
 OPERATORS = ("generate", "test_bundle", "build_rig", "generate_library", "render_eval",
-             "detect_bone_map", "save_bone_map", "load_bone_map")
+             "detect_bone_map", "save_bone_map", "load_bone_map", "use_variation")
 
 
 def _counts() -> dict[str, int]:
@@ -91,6 +92,12 @@ def test_variations_are_muted_tracks_and_a_locked_seed_reuses_its_action(scene):
     assert sorted(bpy.data.actions.keys()) == ["hmu_wave_s0", "hmu_wave_s1"]
     assert not any(a.use_fake_user for a in bpy.data.actions)
     assert props.seed == 2
+    drawn = _Layout()  # the chooser under Generate: one button per variation
+    bpy.types.HMU_PT_main.draw(SimpleNamespace(layout=drawn), bpy.context)
+    assert drawn.operators[-2:] == ["hmu.use_variation"] * 2
+    assert "Variations at frame 1:" in drawn.labels and drawn.labels[-2:] == ["seed 0", "seed 1"]
+    assert bpy.ops.hmu.use_variation(track="hmu_wave_s1") == {"FINISHED"}
+    assert [t.mute for t in tracks] == [True, False]
     props.variations = 1
     bpy.ops.hmu.generate()  # seed 2: a new motion
     assert "hmu_wave_s2" in bpy.data.actions and props.seed == 3
@@ -151,10 +158,12 @@ class _Layout:
     def prop(self, data, name, **_kw):
         assert name in data.bl_rna.properties, f"{type(data).__name__} has no {name}"
 
-    def operator(self, idname, **_kw):
+    def operator(self, idname, **kw):
         group, name = idname.split(".")
         assert hasattr(getattr(bpy.ops, group), name), idname
         self.operators.append(idname)
+        self.labels.append(kw.get("text", ""))
+        return SimpleNamespace()  # the button's operator properties
 
     def label(self, text="", **_kw):
         self.labels.append(text)
