@@ -30,6 +30,12 @@ def worker_command() -> tuple[str, ...]:
 
 def process_job(request: GenerationRequest, task: dict[str, Any],
                 kind: type[ProcessJob] = ProcessJob) -> ProcessJob:
-    """A job (``kind``) that runs ``task`` (the worker's ``TASKS``) in a background process."""
+    """A job (``kind``) that runs ``task`` (the worker's ``TASKS``) in a background process,
+    which first loads the CUDA libraries of the preferences as this one does."""
+    if request.device != "cpu" and request.cuda_library_path:
+        from . import cuda_libs
+
+        task = {**task, "cuda": {"module": cuda_libs.__file__,
+                                 "folder": request.cuda_library_path}}
     return kind(request, command=worker_command(), task=task,
                 sys_path=tuple(p for p in sys.path if p))

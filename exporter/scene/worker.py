@@ -85,6 +85,17 @@ def render(task: dict[str, Any]) -> dict[str, Any]:
 TASKS = {"clips": clips, "render": render}
 
 
+def preload_cuda(cuda: dict[str, str]) -> None:
+    """Load the user's CUDA libraries (the add-on's ``cuda_libs``, by file: the add-on's
+    package name depends on how it was installed) before onnxruntime opens a session."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hmu_cuda_libs", cuda["module"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.preload(cuda["folder"])
+
+
 def main(argv: list[str]) -> int:
     """Run the task file named last on ``argv``; 0 done, 2 an ``HmuError`` (reported)."""
     task = json.loads(Path(argv[-1]).read_text(encoding="utf-8"))
@@ -95,6 +106,8 @@ def main(argv: list[str]) -> int:
     from hmu_core.errors import HmuError
 
     try:
+        if task.get("cuda"):
+            preload_cuda(task["cuda"])
         result = TASKS[task["task"]](task)
     except HmuError as exc:
         say(error=str(exc))
