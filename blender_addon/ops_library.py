@@ -53,7 +53,6 @@ class HMU_OT_generate_library(ThreadedOperator, bpy.types.Operator):
         fill_from_scene(self, context, LIBRARY_INPUTS)
 
     def make_job(self, context: Any) -> GenerationJob:
-        from exporter.clips import read_prompts
         from hmu_core.errors import ConfigError
 
         prompt_file = str(resolve(self.library_prompts, "prompt file"))
@@ -70,6 +69,8 @@ class HMU_OT_generate_library(ThreadedOperator, bpy.types.Operator):
             return process_job(request, {
                 "task": "clips", "prompt_file": prompt_file, "bundle": request.bundle,
                 "out_dir": str(resolve(self.library_dir, "output folder")), "params": params})
+        from exporter.clips import read_prompts
+
         from .bone_map import target_plan
 
         self._plan = target_plan(context.scene.hmu)  # refuses an unmappable target first

@@ -58,10 +58,11 @@ class HMU_OT_render_eval(ThreadedOperator, bpy.types.Operator):
         if not self.prompt.strip():
             raise ConfigError("type a prompt: what the two models should make")
         out = resolve(self.render_output, "video file")
-        original = bpy.path.abspath(self.render_original)
-        unlearned = bpy.path.abspath(unlearned_bundle(context, self.render_unlearned))
+        original = str(resolve(self.render_original, "original bundle"))
+        unlearned = unlearned_bundle(context, self.render_unlearned)
         if not unlearned:
             raise ConfigError("set the unlearned bundle (here or in the preferences)")
+        unlearned = str(resolve(unlearned, "unlearned bundle"))
         request = make_request(context, self.prompt, self.seconds, self.seed, 1)
         for bundle in (original, unlearned):
             check_request(replace(request, bundle=bundle))
