@@ -112,6 +112,7 @@ class ThreadedOperator:
         except HmuError as exc:
             return self._fail(context, str(exc))
         runner.run(context)
+        self._remove_timer(context)  # none here: clears the status bar text
         return self._end(context, runner)
 
     def invoke(self, context: Any, _event: Any) -> set[str]:
