@@ -58,7 +58,7 @@ class GenerationResult:
 
 @dataclass
 class GenerationJob:
-    """One Generate click: ``start()`` in a thread, or ``run()`` in the caller's thread."""
+    """One Generate click: ``start()`` runs it in a worker thread (``run()`` is its body)."""
 
     request: GenerationRequest
     progress: float = 0.0
