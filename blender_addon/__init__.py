@@ -21,6 +21,7 @@ from . import (  # noqa: E402
     ops_library,
     ops_render,
     ops_rig,
+    ops_variation,
     panels,
     prefs,
     props,
@@ -37,6 +38,7 @@ CLASSES = (
     ops_rig.HMU_OT_build_rig,
     ops_library.HMU_OT_generate_library,
     ops_render.HMU_OT_render_eval,
+    ops_variation.HMU_OT_use_variation,
     *ops_bone_map.CLASSES,
     *panels.CLASSES,
 )

@@ -1,16 +1,23 @@
 """The off-UI-thread part of Generate: load the bundle and run the model in a worker thread.
 
-No bpy here (Blender's API must only be touched from the main thread): the modal operator
-polls ``progress``/``done`` from a timer and applies ``result`` itself, and the synchronous
-``execute()`` path calls :meth:`GenerationJob.run` directly. Cancelling cannot interrupt an
-onnxruntime call, so it sets a flag that is checked between variations and makes the result
-be dropped; the daemon thread then ends on its own.
+No bpy here (Blender's API must only be touched from the main thread): the operators' job loop
+(``threaded.JobRunner``) polls ``progress``/``done`` and applies ``result`` on the main thread.
+Cancelling cannot interrupt an onnxruntime call, so it sets a flag that is checked between
+variations and makes the result be dropped; the job counts as running (``alive``) until its
+thread has really ended. Work that needs Blender's own exporters or renderer runs in a
+background Blender process instead (``ProcessJob``).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hmu_core.errors import ConfigError, HmuError
@@ -51,7 +58,7 @@ class GenerationResult:
 
 @dataclass
 class GenerationJob:
-    """One Generate click: ``start()`` in a thread, or ``run()`` in the caller's thread."""
+    """One Generate click: ``start()`` runs it in a worker thread (``run()`` is its body)."""
 
     request: GenerationRequest
     progress: float = 0.0
@@ -65,6 +72,12 @@ class GenerationJob:
     @property
     def done(self) -> bool:
         return self._done.is_set()
+
+    @property
+    def alive(self) -> bool:
+        """True from ``start()`` until the worker thread has ended (not only been told to)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     @property
     def cancelled(self) -> bool:
@@ -126,33 +139,6 @@ class GenerationJob:
 
 
 @dataclass
-class ComparisonJob(GenerationJob):
-    """The same request on two bundles (original, then unlearned): the evaluation render's
-    input. ``result.motions`` is ``[original, unlearned]``."""
-
-    unlearned_bundle: str = ""
-
-    def run(self) -> GenerationResult | None:
-        req = self.request
-        if not self.unlearned_bundle:
-            raise ConfigError("set the unlearned bundle to compare against")
-        first = super().run()
-        if first is None:
-            return None
-        self.stage, self.progress = "unlearned bundle", 0.5
-        second = GenerationJob(replace(req, bundle=self.unlearned_bundle, variations=1),
-                               _cancel=self._cancel).run()
-        if second is None:
-            return None
-        self.stage, self.progress = "done", 1.0
-        self.result = GenerationResult(
-            motions=[first.motions[0], second.motions[0]], seeds=first.seeds,
-            provider=second.provider, provider_reason=second.provider_reason,
-            bundle_hash=second.bundle_hash)
-        return self.result
-
-
-@dataclass
 class LibraryJob(GenerationJob):
     """One clip per prompt-file line (``exporter.clips.ClipSpec``: prompt, seconds, seed);
     ``request.prompt``/``seconds``/``seed`` are ignored."""
@@ -185,32 +171,102 @@ class LibraryJob(GenerationJob):
         return self.result
 
 
+PROGRESS_PREFIX = "HMU "
+"""Lines the background worker (``exporter.scene.worker``) prints for the parent to read."""
+
+
 @dataclass
-class FilesJob(GenerationJob):
-    """A clip library on disk through ``exporter.clips.make_clips`` (resumable, index.json).
-    Runs in the worker thread only for bpy-free formats (BVH, npz): Blender's FBX/GLB
-    exporters must run on the main thread."""
+class ProcessJob(GenerationJob):
+    """A task for a background Blender process (``exporter.scene.worker``): Blender's FBX/GLB
+    exporters and its renderer must run on a main thread, so they get their own process and
+    the user's UI keeps running. The worker thread starts the process and reads its progress
+    lines; ``cancel()`` terminates it (the clip library resumes from ``index.json``, the video
+    is written only when complete). ``outcome`` is the task's result (a JSON object).
 
-    prompt_file: str = ""
-    out_dir: str = ""
-    formats: tuple[str, ...] = ("bvh",)
-    clips_report: Any = None
+    ``command`` is the program to run the worker with (``bpy.app.binary_path`` and its
+    background flags, or this Python when bpy is a module); ``task`` what to do (the
+    worker's ``TASKS``); ``sys_path`` the parent's module path, so the child imports the
+    same hmu code and onnxruntime."""
 
-    def run(self) -> Any:
-        from exporter.clips import ClipsParams, make_clips
+    command: tuple[str, ...] = ()
+    task: dict[str, Any] = field(default_factory=dict)
+    sys_path: tuple[str, ...] = ()
+    outcome: dict[str, Any] | None = None
+    _process: subprocess.Popen | None = None
 
-        req = self.request
-        params = ClipsParams(formats=self.formats, device=req.device, seconds=req.seconds,
-                             seed=req.seed, threads=req.threads, trusted_keys=req.key_files)
-        if req.device != "cpu" and req.cuda_library_path:
-            cuda_libs.preload(req.cuda_library_path)
-        self.stage, self.progress = "loading bundle", 0.05
+    def cancel(self) -> None:
+        super().cancel()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
 
-        def progress(stage: str, done: int, total: int | None) -> None:
-            self.stage = f"clip {done}/{total}"
-            self.progress = done / total if total else 0.0
+    def run(self) -> dict[str, Any] | None:
+        """Run the task in the child; None when cancelled.
 
-        self.clips_report = make_clips(self.prompt_file, req.bundle, self.out_dir, params,
-                                       progress=progress, should_stop=lambda: self.cancelled)
+        Raises:
+            HmuError: the task's own error message, or the child's exit status and the end of
+                its stderr when it failed without one.
+        """
+        with tempfile.TemporaryDirectory(prefix="hmu_job_") as tmp:
+            spec = Path(tmp) / "task.json"
+            spec.write_text(json.dumps({**self.task, "sys_path": list(self.sys_path)}),
+                            encoding="utf-8")
+            log_path = Path(tmp) / "stderr.txt"
+            with open(log_path, "w+", encoding="utf-8", errors="replace") as log:
+                self.stage, self.progress = "starting Blender", 0.02
+                self._process = subprocess.Popen(
+                    [*self.command, str(spec)], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=log, text=True, encoding="utf-8",
+                    errors="replace", cwd=tmp)
+                if self.cancelled:
+                    self._process.terminate()
+                error = self._read(self._process.stdout)
+                code = self._process.wait()
+                log.seek(0)
+                tail = log.read()[-600:].strip()
+        if self.cancelled:
+            return None
+        if error is not None:
+            raise HmuError(error)
+        if code != 0 or self.outcome is None:
+            raise HmuError(f"the background Blender process failed (exit status {code}): "
+                           f"{tail or 'no message'}")
         self.stage, self.progress = "done", 1.0
-        return self.clips_report
+        return self.outcome
+
+    def _read(self, stream: Any) -> str | None:
+        """Follow the child's progress lines to its end; its error message, if it sent one."""
+        error = None
+        for line in stream:
+            if not line.startswith(PROGRESS_PREFIX):
+                continue
+            message = json.loads(line[len(PROGRESS_PREFIX):])
+            if "progress" in message:
+                self.stage, self.progress = message["stage"], float(message["progress"])
+            if "result" in message:
+                self.outcome = message["result"]
+            if "error" in message:
+                error = message["error"]
+        return error
+
+
+@dataclass
+class RenderJob(ProcessJob):
+    """The evaluation video: rendered into a hidden folder beside ``task["out"]`` and moved
+    into place when complete; the folder goes also when the render is cancelled (the child
+    is terminated mid-render, with no chance to clean up)."""
+
+    def run(self) -> dict[str, Any] | None:
+        out = Path(self.task["out"])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".hmu_render_", dir=out.parent))
+        final, self.task = self.task, {**self.task, "out": str(work / out.name)}
+        try:
+            outcome = super().run()
+            if outcome is not None:
+                os.replace(outcome["out"], out)
+                self.outcome = outcome = {**outcome, "out": str(out)}
+            return outcome
+        finally:
+            self.task = final
+            shutil.rmtree(work, ignore_errors=True)

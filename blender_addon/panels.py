@@ -34,20 +34,69 @@ class HMU_PT_main(_HmuPanel, bpy.types.Panel):
         row = col.row(align=True)
         row.prop(props, "seconds")
         row.prop(props, "frames")
-        col.label(text=f"Model frames: {round(props.seconds * MODEL_FPS)} at 20 fps, keyed "
-                       f"from frame {context.scene.frame_current}")
+        draw_duration(col, context, props.seconds)
         row = layout.row(align=True)
         row.prop(props, "seed")
+        row.prop(props, "seed_lock", text="", icon="LOCKED" if props.seed_lock else "UNLOCKED")
         row.prop(props, "variations")
         row = layout.row(align=True)
-        row.prop(props, "replace_action")
-        row.prop(props, "foot_cleanup")
+        row.prop(props, "use_nla")
+        row.prop(props, "align")
+        layout.prop(props, "foot_cleanup")
         layout.operator("hmu.generate", icon="PLAY")
-        job = context.window_manager.hmu_job
-        if job.running:
-            layout.progress(factor=job.progress, type="BAR", text=job.status)
-        else:
-            layout.label(text=job.status)
+        draw_job(layout, context)
+        draw_variations(layout, props.target)
+
+
+def draw_variations(layout: Any, target: Any) -> None:
+    """The latest generation's variations, one button each; the one that plays is pressed."""
+    from .ops_variation import variation_group
+
+    group = variation_group(target)
+    if len(group) < 2:
+        return
+    box = layout.box()
+    box.label(text=f"Variations at frame {group[0].strips[0].frame_start:g}:")
+    row = box.row(align=True)
+    for track in group:
+        op = row.operator("hmu.use_variation", depress=not track.mute,
+                          text=f"seed {track.strips[0].action.get('hmu_seed', '?')}")
+        op.track = track.name
+
+
+def draw_duration(layout: Any, context: Any, seconds: float) -> None:
+    """The model frames, where they go, and the range of durations the model accepts."""
+    from .ops_generate import seconds_problem, seconds_range
+
+    bundle = bpy.path.abspath(P.get_prefs(context).bundle_path)
+    span = seconds_range(bundle) if bundle else None
+    accepts = f"; model: {span[0]:g} to {span[1]:g} s" if span else ""
+    layout.label(text=f"Model frames: {round(seconds * MODEL_FPS)} at 20 fps, from frame "
+                      f"{context.scene.frame_current}{accepts}")
+    why = seconds_problem(bundle, seconds) if bundle else ""
+    if why:
+        layout.label(text=why, icon="ERROR")
+
+
+def draw_job(layout: Any, context: Any) -> None:
+    """The job's progress bar while it runs (Esc cancels), else the last result."""
+    job = context.window_manager.hmu_job
+    if job.running:
+        layout.progress(factor=job.progress, type="BAR", text=job.status)
+        layout.label(text="Esc cancels; the UI stays usable", icon="INFO")
+    else:
+        layout.label(text=job.status)
+
+
+def draw_path(layout: Any, path: str, what: str) -> None:
+    """Where a panel path really goes, or why it cannot be used."""
+    from .paths import path_problem
+
+    why = path_problem(path, what)
+    if why:
+        layout.label(text=why, icon="ERROR")
+    elif path.startswith("//"):
+        layout.label(text=f"Goes to {bpy.path.abspath(path)}", icon="FILE_FOLDER")
 
 
 def draw_map_summary(layout: Any, props: Any) -> None:
@@ -168,11 +217,14 @@ class HMU_PT_library(_HmuPanel, bpy.types.Panel):
         layout = self.layout
         props = context.scene.hmu
         layout.prop(props, "library_prompts")
+        draw_path(layout, props.library_prompts, "prompt file")
         layout.row().prop(props, "library_mode", expand=True)
         if props.library_mode == "FILES":
             layout.prop(props, "library_dir")
+            draw_path(layout, props.library_dir, "output folder")
             layout.row().prop(props, "library_formats")
         layout.operator("hmu.generate_library", icon="ASSET_MANAGER")
+        draw_job(layout, context)
 
 
 class HMU_PT_render(_HmuPanel, bpy.types.Panel):
@@ -187,11 +239,13 @@ class HMU_PT_render(_HmuPanel, bpy.types.Panel):
         layout.prop(props, "render_original")
         layout.prop(props, "render_unlearned")
         layout.prop(props, "render_output")
+        draw_path(layout, props.render_output, "video file")
         layout.prop(props, "render_engine")
         row = layout.row(align=True)
         row.prop(props, "render_width")
         row.prop(props, "render_height")
         layout.operator("hmu.render_eval", icon="RENDER_ANIMATION")
+        draw_job(layout, context)
 
 
 CLASSES = (HMU_UL_bone_map, HMU_PT_main, HMU_PT_bone_map, HMU_PT_model, HMU_PT_retarget,

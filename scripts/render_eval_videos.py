@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # inside Blender, the script's own arguments follow "--"
         argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
     args = parse_args(argv)
-    from blender_addon.render_eval import RenderSettings, render_comparison
     from exporter.clips import parse_prompts, read_prompts
     from exporter.runtime import Generator
+    from exporter.scene.eval_video import RenderSettings, render_comparison
     from hmu_core.errors import HmuError
 
     try:

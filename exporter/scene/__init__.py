@@ -7,7 +7,11 @@
 - ``exporter.scene.retarget``: a ``Motion`` -> a new action on any humanoid armature (Mixamo,
   Rigify, UE5...) through its bone map (the maths is ``hmu_core.motion.retarget``);
 - ``exporter.scene.formats``: FBX / GLB / BVH export (atomic) and the matching importers;
-- ``exporter.scene.library``: one clip -> FBX/GLB files in a throw-away scene (``hmu clips``).
+- ``exporter.scene.library``: one clip -> FBX/GLB files in a throw-away scene (``hmu clips``);
+- ``exporter.scene.placement``: a clip onto a character's timeline, aligned to where it stands
+  and faces, as a blended NLA strip;
+- ``exporter.scene.eval_video``: the original and the unlearned model side by side, to MP4;
+- ``exporter.scene.worker``: the add-on's library and video tasks in a background Blender.
 
 This file imports nothing, so importing the package does not import bpy.
 """

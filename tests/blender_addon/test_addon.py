@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,11 +13,16 @@ bpy = pytest.importorskip("bpy", reason="needs the bpy module")
 pytestmark = pytest.mark.blender
 
 OPERATORS = ("generate", "test_bundle", "build_rig", "generate_library", "render_eval",
-             "detect_bone_map", "save_bone_map", "load_bone_map")
+             "detect_bone_map", "save_bone_map", "load_bone_map", "use_variation")
 
 
 def _counts() -> dict[str, int]:
     return {k: len(getattr(bpy.data, k)) for k in ("objects", "actions", "armatures", "meshes")}
+
+
+def _clip(rig, track: int = -1):
+    """The action of the (last) NLA track's strip: where Generate puts each clip."""
+    return rig.animation_data.nla_tracks[track].strips[0].action
 
 
 def test_registers_operators_panels_and_tooltips(addon):
@@ -52,7 +58,10 @@ def test_generate_builds_rig_and_keys_runtime_joints(scene, tiny_bundle):
     rig = props.target
     assert rig is not None and rig.type == "ARMATURE" and len(rig.data.bones) == 24
     assert any(child.type == "MESH" for child in rig.children), "no visible body"
-    action = rig.animation_data.action
+    action = _clip(rig)
+    assert rig.animation_data.action is None and not action.use_fake_user
+    assert rig.animation_data.nla_tracks[0].strips[0].frame_start == 10
+    assert props.seed == 4  # the next click makes a new motion
     assert action.name == "hmu_a_person_walks_forward_s3"
     assert action["hmu_prompt"] == "a person walks forward" and action["hmu_seed"] == 3
     assert len(action["hmu_bundle_sha256"]) == 64 and action["hmu_unlearning"] == "null"
@@ -73,20 +82,32 @@ def test_generate_builds_rig_and_keys_runtime_joints(scene, tiny_bundle):
     assert got[:, [7, 8, 10, 11], 2].min() >= -1e-4, "a foot below the floor"
 
 
-def test_variations_never_overwrite_unless_asked(scene):
+def test_variations_are_muted_tracks_and_a_locked_seed_reuses_its_action(scene):
     props = scene.hmu
     props.prompt, props.seconds, props.seed, props.variations = "wave", 2.0, 0, 2
     assert bpy.ops.hmu.generate() == {"FINISHED"}
+    rig = props.target
+    tracks = rig.animation_data.nla_tracks
+    assert [(t.name, t.mute) for t in tracks] == [("hmu_wave_s0", False), ("hmu_wave_s1", True)]
     assert sorted(bpy.data.actions.keys()) == ["hmu_wave_s0", "hmu_wave_s1"]
-    first = bpy.data.actions["hmu_wave_s0"]
-    first["marker"] = 1
+    assert not any(a.use_fake_user for a in bpy.data.actions)
+    assert props.seed == 2
+    drawn = _Layout()  # the chooser under Generate: one button per variation
+    bpy.types.HMU_PT_main.draw(SimpleNamespace(layout=drawn), bpy.context)
+    assert drawn.operators[-2:] == ["hmu.use_variation"] * 2
+    assert "Variations at frame 1:" in drawn.labels and drawn.labels[-2:] == ["seed 0", "seed 1"]
+    assert bpy.ops.hmu.use_variation(track="hmu_wave_s1") == {"FINISHED"}
+    assert [t.mute for t in tracks] == [True, False]
     props.variations = 1
+    bpy.ops.hmu.generate()  # seed 2: a new motion
+    assert "hmu_wave_s2" in bpy.data.actions and props.seed == 3
+    props.seed_lock = True
+    bpy.ops.hmu.generate()  # seed 3, then the same again: one action, two strips
     bpy.ops.hmu.generate()
-    assert "hmu_wave_s0.001" in bpy.data.actions and first["marker"] == 1
-    props.replace_action = True
-    bpy.ops.hmu.generate()
-    assert "marker" not in bpy.data.actions["hmu_wave_s0"]
-    assert len(bpy.data.actions) == 3
+    assert props.seed == 3 and len(bpy.data.actions) == 4
+    assert "hmu_wave_s3.001" not in bpy.data.actions
+    assert bpy.data.actions["hmu_wave_s3"].users == 2
+    assert len(tracks) == 5
 
 
 def test_undo_removes_a_generation(scene):
@@ -137,10 +158,12 @@ class _Layout:
     def prop(self, data, name, **_kw):
         assert name in data.bl_rna.properties, f"{type(data).__name__} has no {name}"
 
-    def operator(self, idname, **_kw):
+    def operator(self, idname, **kw):
         group, name = idname.split(".")
         assert hasattr(getattr(bpy.ops, group), name), idname
         self.operators.append(idname)
+        self.labels.append(kw.get("text", ""))
+        return SimpleNamespace()  # the button's operator properties
 
     def label(self, text="", **_kw):
         self.labels.append(text)
@@ -198,7 +221,7 @@ def test_trusted_keys_preference_locks_generate_to_signed_bundles(scene, tmp_pat
         assert _counts() == before
         prefs.bundle_path = str(signed)
         assert bpy.ops.hmu.generate() == {"FINISHED"}
-        action = scene.hmu.target.animation_data.action
+        action = _clip(scene.hmu.target)
         assert action["hmu_bundle_sha256"] == read_bundle(signed).digest
         manifest = json.loads((signed / "manifest.json").read_text())
         manifest["unlearning"] = {"method": "none"}  # a record edited after signing
@@ -241,7 +264,7 @@ def test_generate_on_a_mixamo_character(scene):
     props.prompt, props.seconds, props.seed = "a person walks forward", 2.0, 1
     assert bpy.ops.hmu.generate() == {"FINISHED"}
     assert props.target == hero and len(bpy.data.armatures) == before["armatures"]
-    action = hero.animation_data.action
+    action = _clip(hero)
     assert action.name == "hmu_a_person_walks_forward_s1"
     assert json.loads(action["hmu_bone_map"])["pelvis"] == "mixamorig:Hips"
     assert action["hmu_bone_map_source"] == "mixamo" and action["hmu_foot_cleanup"] is True
@@ -290,6 +313,6 @@ def test_bone_map_edits_presets_and_off_switch(scene, tmp_path):
     props.foot_cleanup = False
     props.seconds = 2.0
     assert bpy.ops.hmu.generate() == {"FINISHED"}
-    action = hero.animation_data.action
+    action = _clip(hero)
     assert action["hmu_foot_cleanup"] is False and action["hmu_bone_map_source"] == "preset"
     assert "left_collar" not in json.loads(action["hmu_bone_map"])

@@ -27,8 +27,8 @@ def _movie_frames(path: Path) -> tuple[int, tuple[int, int]]:
 
 def test_render_eval_writes_a_three_frame_mp4_and_leaves_the_scene(scene, tiny_bundle,
                                                                    tmp_path):
-    from blender_addon.render_eval import RenderSettings, render_comparison
     from exporter.runtime import Generator
+    from exporter.scene.eval_video import RenderSettings, render_comparison
 
     gen = Generator(tiny_bundle, device="cpu", threads=1)
     motions = [gen.generate(["a person jumps"], seconds=2.0, seeds=[s]).motions[0]
@@ -103,8 +103,7 @@ def test_export_and_reimport_matches_keyed_rig(scene, fmt, tmp_path):
     from exporter.scene.formats import export_armature, frame_range, import_armature
     from exporter.scene.rig import world_joints
 
-    scene.hmu.seconds = 2.0
-    bpy.ops.hmu.generate()
+    bpy.ops.hmu.generate(seconds=2.0, use_nla=False)  # the clip as the active action
     rig = scene.hmu.target
     action = rig.animation_data.action
     start, end = frame_range(action)

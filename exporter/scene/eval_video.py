@@ -1,13 +1,14 @@
 """Evaluation video: the original and the unlearned model's motion for one prompt, side by
 side, with the prompt burned in, rendered headless to MP4 (Workbench by default).
 
-Everything happens in the clip library's throw-away scene (``exporter.scene.library.
-scratch_scene``), removed afterwards with every data-block made in it (the camera and the
-label curves, which that helper does not track, are removed here), so the user's scene, frame
-rate and render settings are never touched. Shared by
-the add-on's Render operator and ``scripts/render_eval_videos.py`` (plain Python with the bpy
-module, or ``blender -b -P``). Uses the 5.0 movie API (``media_type='VIDEO'`` before FFMPEG,
-reference/blender.md §5.1).
+The camera frames both figures over the whole clip (:func:`camera_matrix`): a clip that walks
+away stays in the picture. Everything happens in the clip library's throw-away scene
+(``exporter.scene.library.scratch_scene``), removed afterwards with every data-block made in
+it (the camera and the label curves, which that helper does not track, are removed here), so
+the user's scene, frame rate and render settings are never touched. Shared by the add-on's
+Render operator (through its background process, ``exporter.scene.worker``) and
+``scripts/render_eval_videos.py`` (plain Python with the bpy module, or ``blender -b -P``).
+Uses the 5.0 movie API (``media_type='VIDEO'`` before FFMPEG, reference/blender.md §5.1).
 """
 
 from __future__ import annotations
@@ -21,17 +22,26 @@ from pathlib import Path
 from typing import Any
 
 import bpy
+import numpy as np
 from mathutils import Matrix, Vector
 
 from exporter.scene.keying import key_motion
 from exporter.scene.library import scratch_scene
 from exporter.scene.rig import UPRIGHT, build_smpl_armature, rest_joints_from_offsets
 from hmu_core.errors import ConfigError
+from hmu_core.motion.retarget import BODY_TO_WORLD
 
 ENGINES = ("BLENDER_WORKBENCH", "BLENDER_EEVEE", "CYCLES")
 SPACING = 1.6
 """Metres between the two characters."""
 FLOOR_COLOR = (0.35, 0.37, 0.40, 1.0)
+LENS_MM, SENSOR_MM = 35.0, 36.0
+"""The camera's focal length and (horizontal) sensor width."""
+TILT = math.radians(10.0)
+"""The camera looks this far down."""
+BODY_MARGIN = 0.3
+"""Metres around the joints' box: the body's flesh, the head above its joint, some air."""
+LABEL_HEIGHT = 2.05
 
 
 @dataclass(frozen=True)
@@ -55,25 +65,65 @@ def _label(text: str, location: Vector, collection: Any) -> Any:
     return obj
 
 
-def _floor(collection: Any) -> None:
+def _floor(collection: Any, low: np.ndarray, high: np.ndarray) -> None:
+    """A floor under the box ``low``..``high`` (world x, y), a metre wider on every side."""
     mesh = bpy.data.meshes.new("hmu_floor")
-    s = 4.0
-    mesh.from_pydata([(-s, -s, 0), (s, -s, 0), (s, s, 0), (-s, s, 0)], [], [(0, 1, 2, 3)])
+    (x0, y0), (x1, y1) = low[:2] - 1.0, high[:2] + 1.0
+    mesh.from_pydata([(x0, y0, 0), (x1, y0, 0), (x1, y1, 0), (x0, y1, 0)], [], [(0, 1, 2, 3)])
     material = bpy.data.materials.new("hmu_floor")
     material.diffuse_color = FLOOR_COLOR
     mesh.materials.append(material)
     collection.objects.link(bpy.data.objects.new("hmu_floor", mesh))
 
 
-def _camera(scene: Any, target: Vector) -> Any:
+def camera_matrix(points: np.ndarray, aspect: float, lens: float = LENS_MM,
+                  sensor: float = SENSOR_MM, tilt: float = TILT) -> np.ndarray:
+    """(4, 4) world matrix of a camera looking along +Y (``tilt`` down) that sees every
+    point of ``points`` (N, 3), world metres, in a ``aspect`` = width / height frame.
+
+    The camera sits on the line through the points' box centre along its view direction,
+    as close as the frustum allows: a point at lateral offset ``x`` and depth ``a`` past the
+    centre is inside when ``|x| <= tan(half fov) * (a + distance)``, one bound per point.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    centre = (pts.min(axis=0) + pts.max(axis=0)) / 2.0
+    forward = np.array([0.0, math.cos(tilt), -math.sin(tilt)])
+    up = np.array([0.0, math.sin(tilt), math.cos(tilt)])
+    right = np.cross(forward, up)
+    tan_x = sensor / 2.0 / lens
+    tan_y = tan_x / aspect
+    rel = pts - centre
+    depth = rel @ forward
+    distance = max(float(np.max(np.abs(rel @ right) / tan_x - depth)),
+                   float(np.max(np.abs(rel @ up) / tan_y - depth)), 1.0)
+    out = np.eye(4)
+    out[:3, :3] = np.stack([right, up, -forward], axis=1)  # camera x, y, -z (view)
+    out[:3, 3] = centre - forward * distance
+    return out
+
+
+def _camera(scene: Any, points: np.ndarray, aspect: float) -> Any:
     data = bpy.data.cameras.new("hmu_eval_camera")
-    data.lens = 35.0
+    data.lens, data.sensor_width, data.sensor_fit = LENS_MM, SENSOR_MM, "HORIZONTAL"
+    data.clip_end = 1000.0
     camera = bpy.data.objects.new("hmu_eval_camera", data)
-    camera.location = Vector((0.0, -5.0, 1.4))
-    camera.rotation_euler = (target - camera.location).to_track_quat("-Z", "Y").to_euler()
+    camera.matrix_world = Matrix(camera_matrix(points, aspect).tolist())
     scene.collection.objects.link(camera)
     scene.camera = camera
     return camera
+
+
+def figure_box(motions: Sequence[Any], xs: Sequence[float]) -> np.ndarray:
+    """(8, 3) corners of the world box holding every joint of every figure on every frame
+    (figure i shifted to x = ``xs[i]``), its label, and ``BODY_MARGIN`` around them."""
+    points = [np.asarray(m.joints).reshape(-1, 3) @ BODY_TO_WORLD.T + (x, 0.0, 0.0)
+              for m, x in zip(motions, xs, strict=True)]
+    points.append(np.array([(x, 0.0, LABEL_HEIGHT) for x in xs]))
+    allp = np.concatenate(points)
+    low, high = allp.min(axis=0) - BODY_MARGIN, allp.max(axis=0) + BODY_MARGIN
+    low[2] = min(low[2], 0.0)
+    return np.array([[(low, high)[i][0], (low, high)[j][1], (low, high)[k][2]]
+                     for i in (0, 1) for j in (0, 1) for k in (0, 1)])
 
 
 def _remove_extras(objects: list[Any]) -> None:
@@ -141,18 +191,19 @@ def render_comparison(motions: Sequence[Any], caption: str, out_path: str | os.P
         extras: list[Any] = []  # objects whose data scratch_scene does not remove
         try:
             _setup_render(scene, settings, caption, frames, str(Path(tmp) / "clip_"))
-            _floor(scene.collection)
             offset = (len(motions) - 1) / 2.0
-            for i, (motion, label) in enumerate(zip(motions, labels, strict=True)):
-                x = (i - offset) * SPACING
+            xs = [(i - offset) * SPACING for i in range(len(motions))]
+            box = figure_box(motions, xs)
+            _floor(scene.collection, box.min(axis=0), box.max(axis=0))
+            for motion, label, x in zip(motions, labels, xs, strict=True):
                 rig = build_smpl_armature(f"hmu_{label}", collection=scene.collection,
                                           rest_joints=rest_joints_from_offsets(
                                               motion.smpl_pose().rest_offsets))
                 rig.matrix_world = Matrix.Translation((x, 0.0, 0.0)) @ UPRIGHT
                 key_motion(rig, motion, action_name=f"hmu_eval_{label}", start_frame=1.0,
                            scene_fps=20.0)
-                extras.append(_label(label, Vector((x, 0.0, 2.05)), scene.collection))
-            extras.append(_camera(scene, Vector((0.0, 0.0, 0.95))))
+                extras.append(_label(label, Vector((x, 0.0, LABEL_HEIGHT)), scene.collection))
+            extras.append(_camera(scene, box, settings.width / settings.height))
             bpy.ops.render.render(animation=True, scene=scene.name)
             written = Path(bpy.path.abspath(scene.render.frame_path(frame=scene.frame_start)))
             if not written.is_file():
