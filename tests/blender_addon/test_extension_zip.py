@@ -40,7 +40,8 @@ for module in [m for m in sys.modules if m.startswith("cryptography")]:
 import cryptography
 bpy.context.scene.hmu.seconds = 2.0
 result = bpy.ops.hmu.generate()
-action = bpy.context.scene.hmu.target.animation_data.action
+strips = [s for t in bpy.context.scene.hmu.target.animation_data.nla_tracks for s in t.strips]
+action = strips[0].action  # Generate adds an NLA strip by default
 print("RESULT", json.dumps({
     "enabled": name in bpy.context.preferences.addons, "result": sorted(result),
     "hmu_core": hmu_core.__file__, "runtime": exporter.runtime.__file__,
