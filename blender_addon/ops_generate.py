@@ -152,9 +152,9 @@ class HMU_OT_generate(ThreadedOperator, bpy.types.Operator):
     def make_job(self, context: Any) -> GenerationJob:
         """Check everything the model does not need (target, prompt, duration), read the frame
         and the character's place now, and advance the panel's seed."""
+        from exporter.scene.apply import Placement, character_anchor
         from hmu_core.errors import ConfigError
 
-        from .apply import Placement, character_anchor
         from .bone_map import target_plan
 
         props = context.scene.hmu
@@ -178,9 +178,8 @@ class HMU_OT_generate(ThreadedOperator, bpy.types.Operator):
         return GenerationJob(request)
 
     def finish(self, context: Any, job: GenerationJob) -> set[str]:
+        from exporter.scene.apply import apply_motions
         from hmu_core.errors import HmuError
-
-        from .apply import apply_motions
 
         props = context.scene.hmu
         result, req, plan = job.result, job.request, self._plan

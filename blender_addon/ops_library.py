@@ -91,9 +91,9 @@ class HMU_OT_generate_library(ThreadedOperator, bpy.types.Operator):
         return {"FINISHED"}
 
     def _apply_actions(self, context: Any, job: LibraryJob) -> str | None:
+        from exporter.scene.apply import Placement, apply_motions
         from hmu_core.errors import HmuError
 
-        from .apply import Placement, apply_motions
         from .ops_generate import report_retarget
 
         props, result, plan = context.scene.hmu, job.result, self._plan

@@ -7,7 +7,7 @@ from typing import Any
 
 import bpy
 
-from .apply import DEFAULT_RIG_NAME
+from exporter.scene.apply import DEFAULT_RIG_NAME
 
 
 class HMU_OT_build_rig(bpy.types.Operator):
@@ -27,9 +27,8 @@ class HMU_OT_build_rig(bpy.types.Operator):
 
     def execute(self, context: Any) -> set[str]:
         from exporter.scene.rig import SMPL_JOINT_NAMES, build_smpl_armature
+        from exporter.scene.smpl_mesh import add_smpl_mesh, load_smpl_npz
         from hmu_core.errors import HmuError
-
-        from .smpl_mesh import add_smpl_mesh, load_smpl_npz
 
         props = context.scene.hmu
         model = None

@@ -1,4 +1,6 @@
-"""Blender scene code shared by ``hmu clips`` and the Blender add-on (imports bpy; never torch).
+"""Every piece of hmu that writes Blender data, shared by ``hmu clips`` and the Blender add-on
+(imports bpy; never torch). The add-on itself holds only its UI: properties, operators, panels,
+preferences and the jobs that run off the UI thread.
 
 - ``exporter.scene.rig``: the SMPL-topology armature (Y-up armature data, object rotated +90°
   about X) with a mannequin body (``exporter.scene.mannequin``), and checks that a user-picked
@@ -10,6 +12,9 @@
 - ``exporter.scene.library``: one clip -> FBX/GLB files in a throw-away scene (``hmu clips``);
 - ``exporter.scene.placement``: a clip onto a character's timeline, aligned to where it stands
   and faces, as a blended NLA strip;
+- ``exporter.scene.apply``: a Generate's motions onto the user's character in one undoable
+  step (rig or bone map, actions, strips; removed again on failure);
+- ``exporter.scene.smpl_mesh``: a real SMPL body mesh from the user's ``.npz`` model file;
 - ``exporter.scene.eval_video``: the original and the unlearned model side by side, to MP4;
 - ``exporter.scene.worker``: the add-on's library and video tasks in a background Blender.
 

@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("bpy", reason="the add-on package imports bpy")
 
 from blender_addon import cuda_libs
-from blender_addon.apply import action_base_name
 from blender_addon.job import GenerationJob, GenerationRequest
 from blender_addon.ops_generate import provider_note
+from exporter.scene.apply import action_base_name
 
 pytestmark = pytest.mark.blender
 

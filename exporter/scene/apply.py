@@ -3,7 +3,7 @@
 All scene changes of one Generate happen here, in one call, so one undo step removes them;
 if anything fails half-way the objects, actions and strips made so far are removed again, so
 a failed generation leaves the scene as it was. The rig building and keying themselves are the
-exporter's scene code (``exporter.scene``), shared with the clip library and the renders:
+rest of this package, shared with the clip library and the renders:
 hmu's SMPL rig is keyed directly (``keying``), any other armature through its bone map
 (``retarget``). The foot clean-up (``hmu_core.motion.foot_contact``) runs first, unless off.
 On the timeline (``exporter.scene.placement``) each clip starts where the character stands
