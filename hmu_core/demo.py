@@ -30,10 +30,10 @@ from typing import Any
 
 from hmu_core.assets import default_classifier_path, default_model_dir
 from hmu_core.atomic import write_json, write_text
-from hmu_core.classifier import MotionClassifier
 from hmu_core.data.concepts import resolve_concepts
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
+from hmu_core.eval.classifier import MotionClassifier
 from hmu_core.eval.toxicity import FamilyJudge, fit_family_judge, load_implicit_prompts
 from hmu_core.models.opt import read_opt
 from hmu_core.progress import Progress, no_progress

@@ -25,9 +25,9 @@ import torch
 
 from hmu_core.assets import default_classifier_path
 from hmu_core.atomic import write_json, write_text
-from hmu_core.classifier import MotionClassifier
 from hmu_core.errors import HmuError
 from hmu_core.eval.benchmark import parse_models
+from hmu_core.eval.classifier import MotionClassifier
 from hmu_core.eval.metrics import mean_ci95
 from hmu_core.eval.safety import (
     SafetyPrompts,

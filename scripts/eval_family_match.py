@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_judge(args: argparse.Namespace):
     """The dataset's family judge, with the saved classifier when one is given."""
-    from hmu_core.classifier import MotionClassifier
+    from hmu_core.eval.classifier import MotionClassifier
     from hmu_core.eval.toxicity import fit_family_judge
 
     classifier = None if args.classifier is None else MotionClassifier.load(args.classifier)

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from exporter.export import export_bundle
-    from hmu_core.classifier import MotionClassifier
+    from hmu_core.eval.classifier import MotionClassifier
     from hmu_core.eval.toxicity import fit_family_judge
 
     saved = args.model / "classifier.npz"

@@ -21,7 +21,7 @@ TORCH_FREE_PACKAGES = ["hmu_core.motion", "hmu_core.sampling", "hmu_core.synth",
                        "exporter.scene", "blender_addon"]
 """Packages whose every module must import without torch."""
 TORCH_FREE_MODULES = [
-    "hmu_core", "hmu_core.errors", "hmu_core.atomic", "hmu_core.classifier",
+    "hmu_core", "hmu_core.errors", "hmu_core.atomic", "hmu_core.eval.classifier",
     "hmu_core.data", "hmu_core.data.humanml3d", "hmu_core.data.concepts",
     "hmu_core.data.matching", "hmu_core.data.splits", "hmu_core.data.stats",
     "hmu_core.data.captions_import", "hmu_core.cli.data_split", "hmu_core.text",

@@ -2,7 +2,7 @@
 official-layout dirs.
 
 Arguments become a preset (``hmu_core.train.presets``; the evaluator's lives in
-``hmu_core.eval.train_evaluator``) plus ``RunOptions``; one library call does the work
+``hmu_core.train.evaluator``) plus ``RunOptions``; one library call does the work
 (``train_vq``, ``train_transformer``, ``train_length``, ``train_evaluator``); this module prints a
 summary. torch is imported inside ``run`` only, so ``hmu --help`` stays fast.
 """
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from hmu_core.train.runtime import init_runtime, shutdown_runtime
 
     if args.train_kind == "evaluator":
-        from hmu_core.eval.train_evaluator import evaluator_preset
+        from hmu_core.train.evaluator import evaluator_preset
 
         base = evaluator_preset(args.preset)
     else:
@@ -140,7 +140,7 @@ def _train(args: argparse.Namespace, preset, options, runtime):
 
         return train_vq(args.data, preset, options, preset_name=args.preset, runtime=runtime)
     if args.train_kind == "evaluator":
-        from hmu_core.eval.train_evaluator import train_evaluator
+        from hmu_core.train.evaluator import train_evaluator
 
         return train_evaluator(args.data, preset, options, glove_dir=args.glove,
                                preset_name=args.preset, runtime=runtime)

@@ -259,3 +259,11 @@ class TextMotionDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor, int]:
         caption, start, length = self.draw(index)
         return caption.text, self.crop(self.entries[index].motion_id, start, length), length
+
+
+def caption_tokens(dataset: TextMotionDataset, index: int, text: str) -> tuple:
+    """The tokens of the caption the item drew (items carry only its text)."""
+    for caption in dataset.entries[index].captions:
+        if caption.text == text:
+            return caption.tokens
+    raise AssertionError(f"item {index} drew a caption its entry does not hold: {text!r}")

@@ -27,12 +27,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hmu_core.data.datasets import TextMotionDataset
+from hmu_core.data.datasets import TextMotionDataset, caption_tokens
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval import metrics
 from hmu_core.eval.evaluator import Evaluator
-from hmu_core.eval.train_evaluator import caption_tokens
 from hmu_core.eval.word_vectors import WordVectorizer, encode_batch, mask_toxic_tokens
 from hmu_core.models.generate import MotionGenerator, generate_motions
 from hmu_core.progress import Progress, no_progress

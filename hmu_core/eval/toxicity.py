@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from hmu_core.classifier import MotionClassifier
 from hmu_core.data.concepts import Concept, MatchMode, caption_is_toxic
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
+from hmu_core.eval.classifier import MotionClassifier
 from hmu_core.eval.evaluator import Evaluator
 from hmu_core.eval.metrics import euclidean_distance_matrix
 from hmu_core.eval.word_vectors import WordVectorizer, encode_batch

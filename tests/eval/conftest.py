@@ -10,8 +10,8 @@ import pytest
 
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.eval.evaluator import Evaluator, EvaluatorConfig, save_evaluator
-from hmu_core.eval.train_evaluator import dataset_word_vectors
 from hmu_core.synth.generate import write_synthetic_dataset
+from hmu_core.train.evaluator import dataset_word_vectors
 
 MICRO = EvaluatorConfig(dim_movement_enc_hidden=16, dim_movement_latent=8, dim_word=16,
                         dim_text_hidden=8, dim_motion_hidden=16, dim_coemb_hidden=4)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from hmu_core.assets import default_classifier_path
-from hmu_core.classifier import MotionClassifier
 from hmu_core.errors import ConfigError
+from hmu_core.eval.classifier import MotionClassifier
 from hmu_core.eval.safety import (
     SafetyPrompts,
     SafetyProtocol,

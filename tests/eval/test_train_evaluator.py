@@ -12,15 +12,15 @@ import torch
 
 from hmu_core.errors import ConfigError
 from hmu_core.eval.evaluator import Evaluator, load_evaluator
-from hmu_core.eval.train_evaluator import (
+from hmu_core.eval.word_vectors import load_word_vectors
+from hmu_core.models.checkpoints import read_checkpoint
+from hmu_core.train.data import text_motion_splits
+from hmu_core.train.evaluator import (
     MatchTask,
     contrastive_loss,
     evaluator_preset,
     train_evaluator,
 )
-from hmu_core.eval.word_vectors import load_word_vectors
-from hmu_core.models.checkpoints import read_checkpoint
-from hmu_core.train.data import text_motion_splits
 from hmu_core.train.loop import RunOptions
 from hmu_core.train.runtime import init_runtime
 

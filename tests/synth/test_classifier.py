@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pytest
 
-from hmu_core.classifier import MotionClassifier, describe, load_labelled
 from hmu_core.errors import DataError, MotionError
+from hmu_core.eval.classifier import MotionClassifier, describe, load_labelled
 from hmu_core.synth.families import TOXIC_FAMILIES
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def test_classifier_imports_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys; sys.modules['torch'] = None; import hmu_core.classifier; "
+    code = ("import sys; sys.modules['torch'] = None; import hmu_core.eval.classifier; "
             "import hmu_core.synth.generate; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=False)

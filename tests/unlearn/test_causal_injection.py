@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from hmu_core.assets import default_classifier_path, default_model_dir
-from hmu_core.classifier import MotionClassifier
 from hmu_core.data.datasets import denormalize, normalize
+from hmu_core.eval.classifier import MotionClassifier
 from hmu_core.synth.generate import write_synthetic_dataset
 from hmu_core.unlearn.code_stats import SampleProtocol
 from hmu_core.unlearn.concept_data import ConceptSpec, load_concept_data

@@ -38,7 +38,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from hmu_core.atomic import write_json
-from hmu_core.data.datasets import MotionWindowDataset, TextMotionDataset, meta_stats
+from hmu_core.data.datasets import (
+    MotionWindowDataset,
+    TextMotionDataset,
+    caption_tokens,
+    meta_stats,
+)
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval.evaluator import (
@@ -268,14 +273,6 @@ def contrastive_loss(text_emb: torch.Tensor, motion_emb: torch.Tensor, negative:
     if negative:
         return torch.clamp(margin - d, min=0.0).pow(2).mean()
     return d.pow(2).mean()
-
-
-def caption_tokens(dataset: TextMotionDataset, index: int, text: str) -> tuple:
-    """The tokens of the caption the item drew (items carry only its text)."""
-    for caption in dataset.entries[index].captions:
-        if caption.text == text:
-            return caption.tokens
-    raise AssertionError(f"item {index} drew a caption its entry does not hold: {text!r}")
 
 
 def text_motion_batch(dataset: TextMotionDataset, indices: list[int],
