@@ -3,10 +3,12 @@ four subpanels closed by default."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import bpy
 
+from . import bundles
 from . import prefs as P
 from .props import MODEL_FPS
 
@@ -150,8 +152,6 @@ _STATUS_ICONS = {"unlearned": "CHECKMARK", "original": "ERROR", "missing": "CANC
 
 def draw_model_line(layout: Any, context: Any) -> None:
     """One line above Generate: which bundle runs and whether its model is unlearned."""
-    from . import bundles
-
     prefs = P.get_prefs(context)
     path = prefs.bundle_path
     if not path:
@@ -166,15 +166,11 @@ def draw_model_line(layout: Any, context: Any) -> None:
 def draw_unlearning(layout: Any, bundle: str, width: int = 46) -> None:
     """What the active bundle's model has unlearned, in words: concept, keywords, method and
     strength from its manifest's unlearning record, or that it was not unlearned."""
-    import textwrap
-
-    from .bundles import bundle_info
-
     box = layout.box()
     if not bundle:
         box.label(text="No bundle: add one to the list (Model and Runtime)", icon="CANCEL")
         return
-    info = bundle_info(bundle)
+    info = bundles.bundle_info(bundle)
     box.label(text=info.title, icon=_STATUS_ICONS[info.status])
     col = box.column(align=True)
     for line in info.lines:
