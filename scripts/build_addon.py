@@ -219,8 +219,10 @@ def export_default_bundle(dest: Path) -> Path:
     sys.path.insert(0, str(REPO))
     from exporter.export import export_bundle
     from hmu_core.assets import DEFAULT_UNLEARNING, default_model_dir
+    from hmu_core.atomic import write_json
     from hmu_core.errors import HmuError
-    from hmu_core.unlearn.model_io import load_model_set
+    from hmu_core.unlearn.model_io import RECORD_FILE, load_model_set
+    from hmu_core.unlearn.record import relative_source
     from hmu_core.unlearn.suppress_set import reapply_suppression
 
     try:
@@ -228,6 +230,8 @@ def export_default_bundle(dest: Path) -> Path:
         with tempfile.TemporaryDirectory(prefix="hmu-build-") as tmp:
             made = reapply_suppression(load_model_set(default_model_dir()), record,
                                        Path(tmp) / "set")
+            shipped = {**made.record, "source": relative_source(made.record["source"], REPO)}
+            write_json(made.path / RECORD_FILE, shipped)  # the zip carries no build paths
             export_bundle(made.path, dest, quantize=TEXT_QUANTIZE)
     except (HmuError, OSError, json.JSONDecodeError) as exc:
         raise BuildError(f"cannot make the built-in bundle: {exc}") from None

@@ -36,14 +36,6 @@ R = 32
 SEED = 0
 
 
-def relative(value: str | None) -> str | None:
-    """A path inside the repository as a repo-relative string (records carry no machine paths)."""
-    if value is None:
-        return None
-    path = Path(value).resolve()
-    return path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else value
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, help="the synthetic 'small' set, seed 0 (default: made "
@@ -52,10 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     sys.path.insert(0, str(REPO))
     from hmu_core.assets import DEFAULT_UNLEARNING, default_model_dir
+    from hmu_core.atomic import write_json
     from hmu_core.synth.generate import write_synthetic_dataset
     from hmu_core.unlearn.code_stats import SampleProtocol
     from hmu_core.unlearn.concept_data import load_concept_data
     from hmu_core.unlearn.model_io import load_model_set
+    from hmu_core.unlearn.record import relative_source
     from hmu_core.unlearn.suppress_model import SuppressConfig, num_layers
     from hmu_core.unlearn.suppress_set import make_suppress_set
 
@@ -73,14 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         made = make_suppress_set(loaded, load_concept_data(data, [CONCEPT]), config,
                                  Path(tmp) / "set", text_encoder=None, seed=SEED,
                                  cache_dir=Path(tmp) / "cache")
-    record = made.record
-    source = record["source"]
-    source["model_dir"] = relative(source["model_dir"])
-    source["parts"] = {k: relative(v) for k, v in source["parts"].items()}
+    record = {**made.record, "source": relative_source(made.record["source"], REPO)}
     record["data"]["dir"] = f"hmu's synthetic {meta.get('size', '?')} set, seed " \
         f"{meta.get('seed', '?')}, generator version {meta.get('version', '?')}" \
-        if args.data is None else relative(str(args.data))
-    out.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        if args.data is None else relative_source({"dir": str(args.data)}, REPO)["dir"]
+    write_json(out, record)
     print(f"{out}: suppressed " + ", ".join(f"layer {q}: {len(c)}" for q, c in
                                             made.codes.items()) + " codes")
     return 0

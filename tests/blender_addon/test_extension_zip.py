@@ -102,6 +102,7 @@ def test_zip_holds_the_runtime_wheel_and_the_builtin_bundle(built_zip):
     bundle = json.loads(archive.read("builtin_bundle/manifest.json"))
     assert bundle["unlearning"]["method"] == "suppress"
     assert [c["name"] for c in bundle["unlearning"]["concepts"]] == ["violence_motionx"]
+    assert bundle["unlearning"]["source"]["model_dir"] == "hmu_core/assets/default_model"
     assert bundle["quantization"]["graphs"] == ["text_encoder"]
     size = built_zip.stat().st_size
     print(f"\n{built_zip.name}: {size / 1e6:.1f} MB")

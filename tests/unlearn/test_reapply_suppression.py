@@ -80,3 +80,13 @@ def test_the_shipped_record_reapplies_to_the_default_model(tmp_path):
     assert [c["name"] for c in record["concepts"]] == ["violence_motionx"]
     assert {q: len(c) for q, c in made.codes.items()} == {0: 32, 1: 32, 2: 32, 3: 32}
     assert (made.path / "unlearning.json").is_file()
+
+
+def test_relative_source_drops_the_machine_path(tmp_path):
+    from hmu_core.unlearn.record import relative_source
+
+    source = {"model_dir": str(tmp_path / "set"), "parts": {"vq": str(tmp_path / "set/vq/x.tar"),
+              "res": "/elsewhere/r.tar"}, "text_encoder": "minilm"}
+    assert relative_source(source, tmp_path) == {
+        "model_dir": "set", "parts": {"vq": "set/vq/x.tar", "res": "/elsewhere/r.tar"},
+        "text_encoder": "minilm"}
