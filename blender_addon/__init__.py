@@ -2,21 +2,23 @@
 
 Register/unregister only. The package is installed as ``bl_ext.<repo>.hmu`` from the built
 zip, or enabled as ``blender_addon`` from the source tree (tests), so nothing here assumes a
-module name: preferences use ``__package__``. The vendored hmu code (``_vendor/`` in the zip)
-must be importable before any submodule imports ``hmu_core`` or ``exporter``.
+module name: preferences use ``__package__``. The hmu code comes from the runtime wheel the
+zip lists (``vendor.check_runtime`` refuses another add-on's package of the same name) before
+any submodule imports ``hmu_core`` or ``exporter``.
 """
 
 from __future__ import annotations
 
 from . import vendor
 
-vendor.add_vendor_path()
+vendor.check_runtime()
 
 import bpy  # noqa: E402
 from bpy.props import PointerProperty  # noqa: E402
 
 from . import (  # noqa: E402
     ops_bone_map,
+    ops_bundles,
     ops_generate,
     ops_library,
     ops_render,
@@ -29,7 +31,10 @@ from . import (  # noqa: E402
 )
 
 CLASSES = (
+    prefs.HMU_PG_bundle,
+    prefs.HMU_UL_bundles,
     prefs.HMU_AP_preferences,
+    *ops_bundles.CLASSES,
     props.HMU_PG_bone,
     props.HMU_PG_scene,
     props.HMU_PG_job,
@@ -45,7 +50,6 @@ CLASSES = (
 
 
 def register() -> None:
-    vendor.add_vendor_path()
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.hmu = PointerProperty(type=props.HMU_PG_scene)
@@ -58,4 +62,3 @@ def unregister() -> None:
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)
     runtime_cache.clear()
-    vendor.remove_vendor_path()

@@ -3,10 +3,12 @@ four subpanels closed by default."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import bpy
 
+from . import bundles
 from . import prefs as P
 from .props import MODEL_FPS
 
@@ -43,6 +45,7 @@ class HMU_PT_main(_HmuPanel, bpy.types.Panel):
         row.prop(props, "use_nla")
         row.prop(props, "align")
         layout.prop(props, "foot_cleanup")
+        draw_model_line(layout, context)
         layout.operator("hmu.generate", icon="PLAY")
         draw_job(layout, context)
         draw_variations(layout, props.target)
@@ -185,11 +188,43 @@ class HMU_PT_model(_HmuPanel, bpy.types.Panel):
     def draw(self, context: Any) -> None:
         layout = self.layout
         prefs = P.get_prefs(context)
-        layout.prop(prefs, "bundle_path")
+        P.draw_bundles(layout, prefs)
+        draw_unlearning(layout, prefs.bundle_path)
         layout.row().prop(prefs, "device", expand=True)
         layout.prop(prefs, "threads")
         layout.operator("hmu.test_bundle", icon="CHECKMARK")
         P.draw_session(layout)
+
+
+_STATUS_ICONS = {"unlearned": "CHECKMARK", "original": "ERROR", "missing": "CANCEL"}
+
+
+def draw_model_line(layout: Any, context: Any) -> None:
+    """One line above Generate: which bundle runs and whether its model is unlearned."""
+    prefs = P.get_prefs(context)
+    path = prefs.bundle_path
+    if not path:
+        layout.label(text="No model bundle: add one in Model and Runtime", icon="CANCEL")
+        return
+    index = min(max(prefs.active_bundle, 0), len(prefs.bundles) - 1)
+    name = prefs.bundles[index].name if len(prefs.bundles) else bundles.BUILTIN_NAME
+    info = bundles.bundle_info(path)
+    layout.label(text=f"{name}: {info.title}", icon=_STATUS_ICONS[info.status])
+
+
+def draw_unlearning(layout: Any, bundle: str, width: int = 46) -> None:
+    """What the active bundle's model has unlearned, in words: concept, keywords, method and
+    strength from its manifest's unlearning record, or that it was not unlearned."""
+    box = layout.box()
+    if not bundle:
+        box.label(text="No bundle: add one to the list (Model and Runtime)", icon="CANCEL")
+        return
+    info = bundles.bundle_info(bundle)
+    box.label(text=info.title, icon=_STATUS_ICONS[info.status])
+    col = box.column(align=True)
+    for line in info.lines:
+        for part in textwrap.wrap(line, width):
+            col.label(text=part)
 
 
 class HMU_PT_retarget(_HmuPanel, bpy.types.Panel):

@@ -160,8 +160,8 @@ def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator:
         _export(module, t(*example), specs[name], path, opset)
         checks = cases()
         errors[name] = _check(name, path, checks)
-        if quantize is not None and name in quantization.STAGES:
-            quantized[name] = quantization.quantize_graph(path, checks, _cpu_session)
+        if quantize is not None and name in quantization.STAGES[quantize]:
+            quantized[name] = quantization.quantize_stage(quantize, path, checks, _cpu_session)
 
     # text encoder: real prompts through the runtime's tokenizer, vs the torch encoder
     prompts = [["a person walks forward and waves"],
@@ -270,8 +270,9 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
         trans: a base-transformer directory overriding the set's.
         opset: ONNX opset of every graph.
         seed: seed of the random inputs that check each graph against torch.
-        quantize: None (float32) or ``int8``: dynamic int8 MatMuls in the base and residual
-            step graphs (``exporter.quantize``; recorded in the manifest's ``quantization``).
+        quantize: None (float32), ``int8``: dynamic int8 MatMuls in the base and residual
+            step graphs, or ``text-int8``: the text encoder's weights stored as int8
+            (``exporter.quantize``; recorded in the manifest's ``quantization``).
         sign: an ed25519 private key file (``hmu keygen``): the bundle gets ``signature.json``
             over its digest, for runtimes locked to trusted keys.
     Returns:

@@ -24,9 +24,11 @@ from hmu_core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-METHODS = ("int8",)
-STAGES = ("base", "res")
-"""The graphs that are quantized; every other stage stays float32."""
+METHODS = ("int8", "text-int8")
+STAGES = {"int8": ("base", "res"), "text-int8": ("text_encoder",)}
+"""The graphs each method quantizes; every other stage stays float32. ``text-int8`` stores the
+text encoder's weights as int8 and computes in float32 (``exporter.weights_int8``): the
+add-on's built-in bundle, which must be small."""
 
 Case = tuple[dict[str, np.ndarray], np.ndarray, "np.ndarray | None"]
 
@@ -48,6 +50,9 @@ def manifest_entry(method: str | None, checks: dict[str, dict[str, Any]]) -> dic
     """The manifest's ``quantization`` record: null for a float32 bundle."""
     if method is None:
         return None
+    if method == "text-int8":
+        return {"method": "weight-only", "weight_type": "int8", "op_types": ["MatMul", "Gather"],
+                "graphs": sorted(checks), "check": checks}
     return {"method": "dynamic", "weight_type": "int8", "op_types": ["MatMul"],
             "graphs": sorted(checks), "check": checks}
 
@@ -94,3 +99,21 @@ def quantize_graph(path: Path, cases: list[Case], session: Any) -> dict[str, Any
     log.info("%s: %d MatMuls int8, top-1 agreement %.3f", path.name, matmuls, same / total)
     return {"matmuls": matmuls, "top1_agreement": round(same / max(total, 1), 4),
             "max_abs_error": round(error, 6)}
+
+
+def quantize_stage(method: str, path: Path, cases: list[Case], session: Any) -> dict[str, Any]:
+    """Quantize one exported, checked graph of ``STAGES[method]``; its manifest check entry.
+
+    Raises:
+        ConfigError: the graph has nothing to quantize.
+    """
+    if method != "text-int8":
+        return quantize_graph(path, cases, session)
+    from exporter.weights_int8 import compare, store_int8
+
+    converted = store_int8(path)
+    if not converted:
+        raise ConfigError(f"{path.name} has no large MatMul or Gather weight to store as int8")
+    found = compare(session(path), cases)
+    log.info("%s: %d weights int8, min cosine %.5f", path.name, converted, found["min_cosine"])
+    return {"weights": converted, **found}

@@ -1,33 +1,45 @@
-"""Build the hmu Blender extension zip: add-on code + vendored hmu code + onnxruntime wheels.
+"""Build the hmu Blender extension zip: add-on code, hmu's runtime wheel, the built-in safe
+bundle and onnxruntime wheels.
 
     .venv/bin/python scripts/build_addon.py                     # CPU build, all platforms
     .venv/bin/python scripts/build_addon.py --variant gpu       # CUDA build (Linux, Windows)
     .venv/bin/python scripts/build_addon.py --platforms linux-x64 --offline
 
-Steps: copy ``blender_addon/`` into a staging folder; vendor the torch-free hmu modules
+Steps: copy ``blender_addon/`` into a staging folder; build the torch-free hmu modules
 (``exporter.runtime.HMU_MODULES`` plus ``exporter.runtime``, ``exporter.scene`` and
-``exporter.clips``) into its ``_vendor/``, checking that every hmu import inside them is
-vendored too; fetch wheels for Python 3.11 (Blender 5.0) and 3.13 (Blender 5.1+) with
-``pip download`` into the git-ignored cache ``build/wheels/`` (``--offline`` uses the cache
-only); write the manifest's ``wheels`` and ``platforms``; build and validate with Blender's
-own extension tool from the bpy wheel (``bl_pkg/cli/blender_ext.py``). The CPU variant bundles
+``exporter.clips``) into the pure-Python wheel ``hmu-blender-runtime`` (checking that every
+hmu import inside them is in it too; its version carries a hash of its files, so a changed
+wheel is never mistaken for the installed one); export the built-in bundle into
+``builtin_bundle/``: the embedded default model with the recorded safety edit re-applied
+(``hmu_core/assets/default_unlearning.json``, code suppression r 32; no data needed) and its
+text encoder's weights stored as int8 (``--quantize text-int8``: the CPU zip for every platform
+stays under 200 MB); fetch wheels for Python 3.11 (Blender 5.0) and 3.13 (Blender 5.1+) with ``pip
+download`` into the git-ignored cache ``build/wheels/`` (``--offline`` uses the cache only);
+write the manifest's ``wheels`` and ``platforms``; build and validate with Blender's own
+extension tool from the bpy wheel (``bl_pkg/cli/blender_ext.py``). The CPU variant bundles
 ``onnxruntime``, the GPU variant ``onnxruntime-gpu`` instead (never both: they are the same
 Python package); both have the id ``hmu``, so installing one replaces the other. CUDA and
 cuDNN are not bundled (gigabytes): see the README.
 
-Exit status 2 with a one-line message when a wheel cannot be had or validation fails.
+Exit status 2 with a one-line message when a wheel cannot be had, the bundle cannot be made or
+validation fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import base64
+import hashlib
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -56,7 +68,12 @@ EXTRA_VENDORED = ("exporter", "exporter.runtime", "exporter.scene", "exporter.cl
                   "hmu_core.shard", "hmu_core.progress")
 """Vendored besides HMU_MODULES: the runtime itself and the bpy scene/clip-library code (with
 the clip library's ``hmu_core.shard`` and ``hmu_core.progress``)."""
-SKIP = ("__pycache__", "*.pyc", "_vendor")
+SKIP = ("__pycache__", "*.pyc")
+BUILTIN_BUNDLE = Path("builtin_bundle")
+"""Where the built-in bundle goes inside the add-on (``blender_addon/bundles.py`` reads it)."""
+TEXT_QUANTIZE = "text-int8"
+"""The built-in bundle's text encoder weights are int8: MiniLM is 90 MB in float32, which would
+take the all-platform CPU zip over 200 MB."""
 
 
 class BuildError(Exception):
@@ -71,7 +88,7 @@ def run(cmd: list[str]) -> str:
     return proc.stdout
 
 
-# -- vendoring -------------------------------------------------------------------------------
+# -- the runtime wheel -----------------------------------------------------------------------
 
 def vendored_modules() -> list[str]:
     """The runtime's ``HMU_MODULES`` plus :data:`EXTRA_VENDORED`."""
@@ -110,13 +127,11 @@ def hmu_imports(source: Path) -> set[str]:
     return {m for m in found if m.split(".")[0] in ("hmu_core", "exporter")}
 
 
-def vendor(dest: Path) -> list[Path]:
-    """Copy the vendored modules to ``dest``; BuildError if one imports an unvendored one."""
+def vendored_files() -> list[Path]:
+    """The runtime wheel's files (relative to the repo); BuildError if one imports a module
+    that is not among them."""
     listed = vendored_modules()
     files = sorted({f for name in listed for f in module_files(name, listed)})
-    for rel in files:
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / rel, dest / rel)
     have = {".".join(f.with_suffix("").parts).removesuffix(".__init__") for f in files
             if f.suffix == ".py"}
     for rel in files:
@@ -129,6 +144,99 @@ def vendor(dest: Path) -> list[Path]:
                                  f"HMU_MODULES (exporter/runtime/__init__.py) or "
                                  f"EXTRA_VENDORED")
     return files
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(
+        b"=").decode("ascii")
+
+
+def runtime_dist() -> str:
+    """The wheel's distribution name, from ``blender_addon/vendor.py`` (which checks it at
+    register; loaded by path: the package's ``__init__`` imports bpy)."""
+    spec = importlib.util.spec_from_file_location("hmu_addon_vendor", SOURCE / "vendor.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.DIST
+
+
+def build_runtime_wheel(out_dir: Path) -> Path:
+    """The vendored modules as a pure-Python wheel (fixed timestamps: same files, same bytes).
+
+    Its version is hmu's plus a local label of the files' hash, so Blender, which keeps an
+    installed wheel of the same name and version, re-extracts it whenever the code changed.
+    """
+    sys.path.insert(0, str(REPO))
+    from hmu_core import __version__
+
+    files = vendored_files()
+    contents = {rel.as_posix(): (REPO / rel).read_bytes() for rel in files}
+    digest = hashlib.sha256()
+    for name, data in contents.items():
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    dist = runtime_dist()
+    version = f"{__version__}+{digest.hexdigest()[:12]}"
+    stem = f"{dist.replace('-', '_')}-{version}"
+    info = f"{stem}.dist-info"
+    contents[f"{info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\nSummary: hmu's torch-free "
+        f"runtime for the hmu Blender extension (hmu_core, exporter)\n").encode()
+    contents[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: hmu build_addon\n"
+                                 b"Root-Is-Purelib: true\nTag: py3-none-any\n")
+    contents[f"{info}/top_level.txt"] = b"exporter\nhmu_core\n"
+    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n"
+                     for name, data in contents.items()) + f"{info}/RECORD,,\n"
+    contents[f"{info}/RECORD"] = record.encode()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stem}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in contents.items():
+            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.external_attr = 0o644 << 16
+            zf.writestr(entry, data, zipfile.ZIP_DEFLATED)
+    return path
+
+
+def check_top_levels(wheels: list[Path]) -> None:
+    """BuildError when two different distributions would extract the same top-level name
+    (Blender extracts every wheel into one site-packages folder)."""
+    owner: dict[str, str] = {}
+    for wheel in wheels:
+        dist = wheel.name.split("-")[0].lower()
+        for top in {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}:
+            if top.endswith((".dist-info", ".data")):
+                continue
+            if owner.setdefault(top, dist) != dist:
+                raise BuildError(f"{wheel.name} and the {owner[top]} wheel both provide "
+                                 f"'{top}'; the extension cannot ship both")
+
+
+# -- the built-in bundle ---------------------------------------------------------------------
+
+def export_default_bundle(dest: Path) -> Path:
+    """The embedded default model with the recorded safety edit, exported to ``dest``."""
+    sys.path.insert(0, str(REPO))
+    from exporter.export import export_bundle
+    from hmu_core.assets import DEFAULT_UNLEARNING, default_model_dir
+    from hmu_core.atomic import write_json
+    from hmu_core.errors import HmuError
+    from hmu_core.unlearn.model_io import RECORD_FILE, load_model_set
+    from hmu_core.unlearn.record import relative_source
+    from hmu_core.unlearn.suppress_set import reapply_suppression
+
+    try:
+        record = json.loads(DEFAULT_UNLEARNING.read_text(encoding="utf-8"))
+        with tempfile.TemporaryDirectory(prefix="hmu-build-") as tmp:
+            made = reapply_suppression(load_model_set(default_model_dir()), record,
+                                       Path(tmp) / "set")
+            shipped = {**made.record, "source": relative_source(made.record["source"], REPO)}
+            write_json(made.path / RECORD_FILE, shipped)  # the zip carries no build paths
+            export_bundle(made.path, dest, quantize=TEXT_QUANTIZE)
+    except (HmuError, OSError, json.JSONDecodeError) as exc:
+        raise BuildError(f"cannot make the built-in bundle: {exc}") from None
+    (dest / ".hmu-output").unlink(missing_ok=True)  # the exporter's own marker, not bundle data
+    return dest
 
 
 def _is_attribute(package: str, name: str) -> bool:
@@ -204,8 +312,11 @@ def build(variant: str, platforms: list[str], out_dir: Path, offline: bool) -> P
     stage = STAGING / variant / manifest["id"]
     shutil.rmtree(stage, ignore_errors=True)
     shutil.copytree(SOURCE, stage, ignore=shutil.ignore_patterns(*SKIP))
-    vendor(stage / "_vendor")
-    wheels = fetch_wheels(variant, platforms, offline)
+    export_default_bundle(stage / BUILTIN_BUNDLE)
+    shutil.rmtree(STAGING / variant / "runtime", ignore_errors=True)
+    runtime = build_runtime_wheel(STAGING / variant / "runtime")
+    wheels = [*fetch_wheels(variant, platforms, offline), runtime]
+    check_top_levels(wheels)
     (stage / "wheels").mkdir()
     for wheel in wheels:
         shutil.copy2(wheel, stage / "wheels" / wheel.name)

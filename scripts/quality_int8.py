@@ -1,9 +1,12 @@
 """Quality check of ``hmu export --quantize int8``: the int8 bundle against the float32 one.
 
     PYTHONPATH=. .venv/bin/python scripts/quality_int8.py --data runs/synth_small \\
-        [--model hmu_core/assets/default_model] [--threads 2] [--json out.json]
+        [--model hmu_core/assets/default_model] [--method int8|text-int8] [--threads 2] \\
+        [--json out.json]
 
-Exports the model set twice (float32, int8), generates one motion per whole-clip caption of
+Exports the model set twice (float32, and ``--method``: ``int8``, dynamic int8 base/residual
+MatMuls, or ``text-int8``, the text encoder's weights stored as int8 as in the add-on's
+built-in bundle), generates one motion per whole-clip caption of
 the synthetic set's test split with each bundle (same seeds, request i gets seed + i; the
 clip's length in tokens), and judges both with the model set's family classifier
 (``classifier.npz``, else one fitted on the train split):
@@ -75,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--method", choices=("int8", "text-int8"), default="int8",
+                   help="the quantization checked against float32 (default: int8)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
 
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     toxic = np.array([t for *_, t in items])
     rows, tokens = {}, {}
     with tempfile.TemporaryDirectory(prefix="hmu-int8-") as tmp:
-        for name, method in (("fp32", None), ("int8", "int8")):
+        for name, method in (("fp32", None), ("int8", args.method)):
             bundle = export_bundle(args.model, Path(tmp) / name, quantize=method)
             feats, tokens[name], seconds = generate(bundle, items, args.threads, args.seed,
                                                     args.batch)
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
               for k in ("family_match", "toxicity_forget", "toxicity_retain")}
     passed = all(abs(d) <= TOLERANCE for d in deltas.values())
     print(f"{len(items)} {args.split} captions ({int(toxic.sum())} forget), model {args.model}, "
-          f"seed {args.seed}")
+          f"seed {args.seed}, int8 = --quantize {args.method}")
     print(f"{'bundle':<6} {'family match':>12} {'toxicity forget':>15} {'toxicity retain':>15} "
           f"{'gen s':>6}")
     for name, r in rows.items():

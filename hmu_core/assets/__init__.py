@@ -29,3 +29,8 @@ def default_model_dir() -> Path:
 def default_classifier_path() -> Path:
     """The synthetic families' motion classifier (``MotionClassifier.load`` reads it)."""
     return default_model_dir() / "classifier.npz"
+
+
+DEFAULT_UNLEARNING = Path(__file__).resolve().parent / "default_unlearning.json"
+"""The record of the safety edit shipped with the add-on (``scripts/make_default_unlearning.py``
+makes it; ``hmu_core.unlearn.suppress_set.reapply_suppression`` applies it without data)."""

@@ -28,6 +28,9 @@ checked against torch before the bundle is written; an interrupted export leaves
 --quantize int8 stores the base and residual step graphs with int8 MatMul weights (dynamic
 quantization; text encoder and decoder stay float32): faster on CPU, but its tokens differ
 from the float32 bundle's; the manifest records it and its agreement with torch.
+--quantize text-int8 stores the text encoder's weights as int8 (one scale per output channel),
+computing in float32: a 4x smaller file (the add-on's built-in bundle), text vectors within
+cosine 0.999 of float32.
 Run it with: from exporter.runtime import Generator; Generator("BUNDLE").generate([...]).
 """
 
@@ -49,8 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trans", type=Path, metavar="DIR",
                    help="base transformer directory overriding the model set's")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
-    p.add_argument("--quantize", choices=("none", "int8"), default="none",
-                   help="int8: dynamic int8 MatMuls in the base/residual graphs (default: none)")
+    p.add_argument("--quantize", choices=("none", "int8", "text-int8"), default="none",
+                   help="int8: dynamic int8 MatMuls in the base/residual graphs; text-int8: the "
+                   "text encoder's weights stored as int8 (default: none)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing BUNDLE directory that hmu wrote (never anything "
                    "else)")
@@ -74,6 +78,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"{out}: {manifest['model_kind']} bundle, graphs {', '.join(manifest['graphs'])}, "
           f"text encoder {manifest['text_encoder']['name']} ({manifest['text_encoder']['dim']}-d)"
           f"{', unlearned' if manifest.get('unlearning') else ''}"
-          f"{', int8 base/residual' if manifest.get('quantization') else ''}"
+          f"{_quantization(manifest.get('quantization'))}"
           f"{', signed' if args.sign else ''}")
     return 0
+
+
+def _quantization(entry: dict | None) -> str:
+    """The summary line's words for the manifest's ``quantization`` entry."""
+    if not entry:
+        return ""
+    return f", int8 {'/'.join(entry.get('graphs', []))} ({entry.get('method')})"

@@ -15,6 +15,7 @@ import hashlib
 import platform
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,3 +72,19 @@ def build_record(*, method: str, concepts: list[dict[str, Any]], parameters: Map
             "source": dict(source), "data": dict(data), "edits": edits,
             "results": dict(results), "versions": versions(),
             "timing": {"wall_s": round(float(wall_s), 3)}}
+
+
+def relative_source(source: Mapping[str, Any], root: Path) -> dict[str, Any]:
+    """A record's ``source`` with the paths inside ``root`` written relative to it, so a record
+    that is committed or shipped in a bundle carries no machine's paths."""
+    def rel(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        path = Path(value).resolve()
+        return path.relative_to(root.resolve()).as_posix() \
+            if path.is_relative_to(root.resolve()) else value
+
+    out = {k: rel(v) for k, v in source.items() if k != "parts"}
+    if isinstance(source.get("parts"), Mapping):
+        out["parts"] = {k: rel(v) for k, v in source["parts"].items()}
+    return out

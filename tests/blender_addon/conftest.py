@@ -8,6 +8,7 @@ read when bpy is imported) so tests never touch ``~/.config/blender``.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -34,6 +35,21 @@ def addon():
     assert module is not None, "enabling the add-on from the source tree failed"
     yield module
     addon_utils.disable(ADDON, default_set=True)
+
+
+@pytest.fixture(scope="session")
+def built_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CPU extension zip for linux-x64 from cached wheels, built once per session (the
+    first build ever downloads the wheels)."""
+    out = tmp_path_factory.mktemp("dist")
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "build_addon.py"),
+                          "--platforms", "linux-x64", "--offline", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    if run.returncode != 0 and "cannot get the wheels" in run.stderr:
+        pytest.skip("onnxruntime wheels are not cached in build/wheels and this test stays "
+                    "offline: run scripts/build_addon.py once with network access")
+    assert run.returncode == 0, run.stderr
+    return Path(run.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="session")

@@ -193,7 +193,8 @@ def test_panels_draw_with_existing_properties_and_operators(scene):
         panel.draw(type("Panel", (), {"layout": drawn})(), bpy.context)
     scene.hmu.library_mode = "FILES"
     bpy.types.HMU_PT_library.draw(type("Panel", (), {"layout": drawn})(), bpy.context)
-    assert drawn.operators == ["hmu.generate", "hmu.test_bundle", "hmu.build_rig",
+    assert drawn.operators == ["hmu.generate", "hmu.bundle_add", "hmu.bundle_remove",
+                               "hmu.test_bundle", "hmu.build_rig",
                                "hmu.generate_library", "hmu.render_eval",
                                "hmu.generate_library"]
     assert "Ready" in drawn.labels
