@@ -1,7 +1,7 @@
 """Shared pieces of the family animators: tracks, timing curves, the neutral stance.
 
 An animator turns one segment (family parameters, a frame count, a Generator) into a
-:class:`Track`: joint-angle channels plus root motion, which :mod:`hmu_core.synth.rig` turns
+:class:`Track`: joint-angle channels plus root motion, which :mod:`hmu_core.synth.angle_fk` turns
 into positions. The curves here give attacks their wind-up / strike / recovery shape and
 repeated actions their even spacing; :class:`Variation` holds the small per-clip differences
 (amplitude, tempo, stance) that make two clips of the same parameters differ like two
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hmu_core.motion.skeleton import FPS
-from hmu_core.synth.rig import LEFT, RIGHT, Pose, RootMotion
+from hmu_core.synth.angle_fk import LEFT, RIGHT, Pose, RootMotion
 
 DEG = np.pi / 180.0
 

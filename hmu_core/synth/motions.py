@@ -3,7 +3,7 @@
 The animators live in :mod:`~hmu_core.synth.motions_toxic`, :mod:`~hmu_core.synth.motions_gait`
 and :mod:`~hmu_core.synth.motions_safe`; this module picks them by family name, joins the
 segments of a composite clip with a short cross-fade (0.3-0.5 s, so "walks then kicks" has no
-pop at the seam), and places the body on the floor with :func:`hmu_core.synth.rig.place_root`.
+pop at the seam), and places the body on the floor with :func:`hmu_core.synth.angle_fk.place_root`.
 No joint moves faster than :data:`MAX_JOINT_SPEED`: where an animator's phases were compressed
 so much that one does (a three-rep high jump in two seconds swings the arms at 22 m/s), the
 joint angles around those frames are low-passed until it does not; every other clip is
@@ -17,12 +17,12 @@ import numpy as np
 from hmu_core.errors import MotionError
 from hmu_core.motion.features import features_to_joints, joints_to_features
 from hmu_core.motion.skeleton import FPS
+from hmu_core.synth.angle_fk import Pose, RootMotion, place_root
 from hmu_core.synth.families import FAMILIES, ClipPlan, Segment
 from hmu_core.synth.motion_base import Animator, Track, smoothstep
 from hmu_core.synth.motions_gait import GAIT_ANIMATORS
 from hmu_core.synth.motions_safe import SAFE_ANIMATORS
 from hmu_core.synth.motions_toxic import TOXIC_ANIMATORS
-from hmu_core.synth.rig import Pose, RootMotion, place_root
 
 ANIMATORS: dict[str, Animator] = {**TOXIC_ANIMATORS, **GAIT_ANIMATORS, **SAFE_ANIMATORS}
 """Family name -> animator; covers every family of :data:`~hmu_core.synth.families.FAMILIES`."""

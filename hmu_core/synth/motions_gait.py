@@ -2,7 +2,7 @@
 
 Legs follow gait cycles with alternating phases (left and right half a cycle apart) and the
 arms counter-swing (left arm forward with the right leg). The root is foot-locked while a foot
-is planted (:func:`~hmu_core.synth.rig.place_root`), so the body advances by what the stance
+is planted (:func:`~hmu_core.synth.angle_fk.place_root`), so the body advances by what the stance
 leg sweeps: the hip amplitude is chosen from the wanted speed, walking backwards is the same
 cycle played in reverse, and only flight phases (running, jumping) use the commanded velocity.
 """
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from hmu_core.motion.skeleton import FPS
+from hmu_core.synth.angle_fk import LEFT, RIGHT, Pose, RootMotion, side_sign
 from hmu_core.synth.motion_base import (
     DEG,
     Track,
@@ -25,7 +26,6 @@ from hmu_core.synth.motion_base import (
     sway_noise,
     times,
 )
-from hmu_core.synth.rig import LEFT, RIGHT, Pose, RootMotion, side_sign
 
 GRAVITY = 9.81
 LEG = 0.85

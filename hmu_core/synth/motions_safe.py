@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from hmu_core.synth.angle_fk import LEFT, RIGHT, Pose, RootMotion, side_sign
 from hmu_core.synth.motion_base import (
     DEG,
     SPEED_FACTOR,
@@ -27,7 +28,6 @@ from hmu_core.synth.motion_base import (
     sway_noise,
     times,
 )
-from hmu_core.synth.rig import LEFT, RIGHT, Pose, RootMotion, side_sign
 
 SIDES = (LEFT, RIGHT)
 

@@ -14,6 +14,17 @@ from typing import Any
 
 import numpy as np
 
+from hmu_core.synth.angle_fk import (
+    ELBOW,
+    LEFT,
+    PITCH,
+    RIGHT,
+    SHOULDER,
+    YAW,
+    Pose,
+    RootMotion,
+    side_sign,
+)
 from hmu_core.synth.motion_base import (
     DEG,
     Phases,
@@ -27,17 +38,6 @@ from hmu_core.synth.motion_base import (
     stagger,
     sway_noise,
     times,
-)
-from hmu_core.synth.rig import (
-    ELBOW,
-    LEFT,
-    PITCH,
-    RIGHT,
-    SHOULDER,
-    YAW,
-    Pose,
-    RootMotion,
-    side_sign,
 )
 
 

@@ -7,9 +7,9 @@ import pytest
 
 from hmu_core.errors import MotionError
 from hmu_core.motion.skeleton import PARENTS
+from hmu_core.synth.angle_fk import RIG_OFFSETS
 from hmu_core.synth.families import FAMILIES, FAMILY_BY_NAME, ClipPlan, Segment
 from hmu_core.synth.motions import ANIMATORS, animate_clip
-from hmu_core.synth.rig import RIG_OFFSETS
 
 RIG_LENGTHS = np.linalg.norm(RIG_OFFSETS, axis=1)
 L_WRIST, R_WRIST, L_FOOT, R_FOOT, L_KNEE, R_KNEE, HEAD = 20, 21, 10, 11, 4, 5, 15

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from hmu_core.data.humanml3d import HumanML3D
+from hmu_core.synth.angle_fk import RIGHT, Pose, RootMotion, place_root
 from hmu_core.synth.generate import generate_clip
 from hmu_core.synth.motion_base import Track, times
 from hmu_core.synth.motions import MAX_JOINT_SPEED, _limit_speed, joint_speeds
 from hmu_core.synth.plan import plan_dataset
-from hmu_core.synth.rig import RIGHT, Pose, RootMotion, place_root
 
 HUMAN_LIMIT = 15.0
 """m/s: faster than any joint of a real person (elite punches and kicks peak near 14)."""

@@ -7,7 +7,7 @@ import pytest
 
 from hmu_core.errors import MotionError
 from hmu_core.motion.skeleton import BONE_LENGTHS, PARENTS
-from hmu_core.synth.rig import (
+from hmu_core.synth.angle_fk import (
     LEFT,
     RIG_OFFSETS,
     RIGHT,
