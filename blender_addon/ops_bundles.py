@@ -9,7 +9,7 @@ import bpy
 from bpy.props import StringProperty
 
 from . import bundles
-from . import prefs as P
+from .prefs import add_bundle, get_prefs
 
 
 class HMU_OT_bundle_add(bpy.types.Operator):
@@ -32,7 +32,7 @@ class HMU_OT_bundle_add(bpy.types.Operator):
             self.report({"ERROR"}, f"hmu: {folder} has no {bundles.MANIFEST}; choose a folder "
                                    f"made by 'hmu export'")
             return {"CANCELLED"}
-        P.add_bundle(P.get_prefs(context), self.directory)
+        add_bundle(get_prefs(context), self.directory)
         context.preferences.is_dirty = True
         return {"FINISHED"}
 
@@ -46,7 +46,7 @@ class HMU_OT_bundle_remove(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: Any) -> bool:
-        prefs = P.get_prefs(context)
+        prefs = get_prefs(context)
         index = prefs.active_bundle
         if not 0 <= index < len(prefs.bundles) or prefs.bundles[index].builtin:
             cls.poll_message_set("The built-in bundle cannot be removed")
@@ -54,7 +54,7 @@ class HMU_OT_bundle_remove(bpy.types.Operator):
         return True
 
     def execute(self, context: Any) -> set[str]:
-        prefs = P.get_prefs(context)
+        prefs = get_prefs(context)
         prefs.bundles.remove(prefs.active_bundle)
         prefs.active_bundle = max(0, prefs.active_bundle - 1)
         context.preferences.is_dirty = True

@@ -13,8 +13,8 @@ from typing import Any
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import prefs as P
 from .job import GenerationJob, GenerationRequest
+from .prefs import get_prefs, runtime_settings
 from .props import fill_from_scene, operator_inputs
 from .threaded import ThreadedOperator, busy
 
@@ -24,7 +24,7 @@ TEST_SECONDS = 2.0
 
 def bundle_missing(context: Any) -> str:
     """Why there is no usable bundle setting ('' when there is one), for ``poll`` messages."""
-    path = P.get_prefs(context).bundle_path
+    path = get_prefs(context).bundle_path
     if not path:
         return "Set the model bundle in the hmu preferences first"
     return ""
@@ -81,8 +81,8 @@ def check_request(request: GenerationRequest) -> GenerationRequest:
 def make_request(context: Any, prompt: str, seconds: float, seed: int,
                  variations: int) -> GenerationRequest:
     """The job's request, from the operator's inputs and the add-on's preferences."""
-    prefs = P.get_prefs(context)
-    device, threads = P.runtime_settings(context)
+    prefs = get_prefs(context)
+    device, threads = runtime_settings(context)
     return GenerationRequest(bundle=bpy.path.abspath(prefs.bundle_path), prompt=prompt,
                              seconds=seconds, seed=seed, variations=variations, device=device,
                              threads=threads, cuda_library_path=prefs.cuda_library_path,

@@ -11,11 +11,11 @@ from typing import Any
 
 import bpy
 
-from . import prefs as P
 from .background import process_job
 from .job import GenerationJob, RenderJob
 from .ops_generate import check_request, make_request
 from .paths import resolve
+from .prefs import get_prefs
 from .props import fill_from_scene, operator_inputs
 from .threaded import ThreadedOperator, busy
 
@@ -26,7 +26,7 @@ RENDER_INPUTS = ("render_original", "render_unlearned", "render_output", "render
 
 def unlearned_bundle(context: Any, given: str) -> str:
     """The unlearned side: ``given``, else the bundle of the preferences."""
-    return given or P.get_prefs(context).bundle_path
+    return given or get_prefs(context).bundle_path
 
 
 class HMU_OT_render_eval(ThreadedOperator, bpy.types.Operator):

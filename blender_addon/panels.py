@@ -9,7 +9,7 @@ from typing import Any
 import bpy
 
 from . import bundles
-from . import prefs as P
+from .prefs import draw_bundles, draw_session, get_prefs
 from .props import MODEL_FPS
 
 
@@ -71,7 +71,7 @@ def draw_duration(layout: Any, context: Any, seconds: float) -> None:
     """The model frames, where they go, and the range of durations the model accepts."""
     from .ops_generate import seconds_problem, seconds_range
 
-    bundle = bpy.path.abspath(P.get_prefs(context).bundle_path)
+    bundle = bpy.path.abspath(get_prefs(context).bundle_path)
     span = seconds_range(bundle) if bundle else None
     accepts = f"; model: {span[0]:g} to {span[1]:g} s" if span else ""
     layout.label(text=f"Model frames: {round(seconds * MODEL_FPS)} at 20 fps, from frame "
@@ -187,13 +187,13 @@ class HMU_PT_model(_HmuPanel, bpy.types.Panel):
 
     def draw(self, context: Any) -> None:
         layout = self.layout
-        prefs = P.get_prefs(context)
-        P.draw_bundles(layout, prefs)
+        prefs = get_prefs(context)
+        draw_bundles(layout, prefs)
         draw_unlearning(layout, prefs.bundle_path)
         layout.row().prop(prefs, "device", expand=True)
         layout.prop(prefs, "threads")
         layout.operator("hmu.test_bundle", icon="CHECKMARK")
-        P.draw_session(layout)
+        draw_session(layout)
 
 
 _STATUS_ICONS = {"unlearned": "CHECKMARK", "original": "ERROR", "missing": "CANCEL"}
@@ -201,7 +201,7 @@ _STATUS_ICONS = {"unlearned": "CHECKMARK", "original": "ERROR", "missing": "CANC
 
 def draw_model_line(layout: Any, context: Any) -> None:
     """One line above Generate: which bundle runs and whether its model is unlearned."""
-    prefs = P.get_prefs(context)
+    prefs = get_prefs(context)
     path = prefs.bundle_path
     if not path:
         layout.label(text="No model bundle: add one in Model and Runtime", icon="CANCEL")

@@ -38,7 +38,7 @@ import numpy as np
 
 from exporter.scene.rig import body_axes, require_smpl_armature, rest_heads, rest_offsets_of
 from hmu_core.errors import ConfigError, MotionError
-from hmu_core.motion import quaternion as Q
+from hmu_core.motion import quaternion
 from hmu_core.motion.motion import Motion
 from hmu_core.motion.skeleton import SMPL_JOINT_NAMES
 from hmu_core.motion.smpl import SMPLPose, inverse_kinematics
@@ -116,20 +116,20 @@ def bone_channels(armature: bpy.types.Object, pose: SMPLPose) -> tuple[np.ndarra
     """Pose-bone values for every frame: rotations (T, 24, 4) (w, x, y, z) in each bone's rest
     frame, sign-continuous, and the pelvis location (T, 3), by the §2.2 conjugation."""
     axes = body_axes(armature)
-    c = Q.from_matrix(axes)
+    c = quaternion.from_matrix(axes)
     bones = armature.data.bones
     rest = np.array([np.array(bones[n].matrix_local.to_3x3()) for n in SMPL_JOINT_NAMES])
-    b = Q.from_matrix(rest)  # (24, 4)
+    b = quaternion.from_matrix(rest)  # (24, 4)
     local = pose.local_rotations  # (T, 24, 4), body frame
-    in_armature = Q.qmul(Q.qmul(np.broadcast_to(c, local.shape), local),
-                         np.broadcast_to(Q.qinv(c), local.shape))  # fmt: skip
-    rotations = Q.qmul(Q.qmul(np.broadcast_to(Q.qinv(b), local.shape), in_armature),
-                       np.broadcast_to(b, local.shape))  # fmt: skip
-    rotations = Q.normalize(rotations)
+    c_all, b_all = np.broadcast_to(c, local.shape), np.broadcast_to(b, local.shape)
+    c_inv, b_inv = quaternion.qinv(c_all), quaternion.qinv(b_all)
+    in_armature = quaternion.qmul(quaternion.qmul(c_all, local), c_inv)
+    rotations = quaternion.qmul(quaternion.qmul(b_inv, in_armature), b_all)
+    rotations = quaternion.normalize(rotations)
     rotations[0] = np.where(rotations[0, :, :1] < 0, -rotations[0], rotations[0])
-    rotations = Q.make_continuous(rotations, axis=0)
+    rotations = quaternion.make_continuous(rotations, axis=0)
     pelvis = (pose.root_translation + pose.rest_offsets[0]) @ axes.T - rest_heads(armature)[0]
-    location = Q.qrot(np.broadcast_to(Q.qinv(b[0]), (len(pelvis), 4)), pelvis)
+    location = quaternion.qrot(np.broadcast_to(quaternion.qinv(b[0]), (len(pelvis), 4)), pelvis)
     return rotations, location
 
 
