@@ -1,8 +1,8 @@
 """``hmu generate``: text -> motion clips (.bvh, .npz, .gif or .mp4) from a MoMask/BAMM model set.
 
-Arguments become a ``SamplingParams`` and a ``ModelSet``; ``hmu_core.models.generate`` does the
-work; the writers come from ``hmu_core.motion`` and ``hmu_core.render``. torch is imported
-inside ``run`` only, so ``hmu --help`` stays fast.
+Arguments become a ``SamplingParams`` and a ``ModelSet`` (``hmu_core.models.model_set``);
+``hmu_core.models.generate`` does the work; the writers come from ``hmu_core.motion`` and
+``hmu_core.render``. torch is imported inside ``run`` only, so ``hmu --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -102,12 +102,8 @@ def run(args: argparse.Namespace) -> int:
     """Load the model set, generate, write the files, print one line per file."""
     from tqdm import tqdm
 
-    from hmu_core.models.generate import (
-        generate_motions,
-        load_generator,
-        resolve_model_set,
-        tokens_from_seconds,
-    )
+    from hmu_core.models.generate import generate_motions, load_generator, tokens_from_seconds
+    from hmu_core.models.model_set import resolve_model_set
     from hmu_core.motion.amass import write_amass_npz
     from hmu_core.motion.bvh import write_bvh
     from hmu_core.render.stick import render_stick
