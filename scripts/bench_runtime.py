@@ -44,8 +44,9 @@ from exporter import graphs as EG
 from exporter.export import export_bundle
 from exporter.runtime import Generator
 from exporter.runtime.sessions import open_session
-from hmu_core.models import build, save_model_dir
+from hmu_core.models import build
 from hmu_core.models import generate as G
+from hmu_core.models.checkpoints import save_model_dir
 from hmu_core.models.model_set import resolve_model_set
 from hmu_core.text.clip_text import CLIPTextConfig, CLIPTextEncoder, CLIPTextTower
 

@@ -1,6 +1,6 @@
 """hmu_core.models and hmu_core.unlearn import each other without a cycle: every module loads
-first in a fresh interpreter state, and the static import graph (function-level imports
-included, so a lazy import cannot hide a cycle) has no loop."""
+first in a fresh interpreter state, and the static import graph (function-level imports and
+modules named for importlib included, so a lazy import cannot hide a cycle) has no loop."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _modules() -> dict[str, Path]:
 
 def _imports(file: Path, modules: dict[str, Path]) -> set[str]:
     """Modules of ``modules`` that ``file`` imports anywhere (``from P import m`` counts as
-    importing ``P.m`` when that is a module)."""
+    importing ``P.m`` when that is a module; a string naming a module counts too)."""
     out = set()
     for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module:
@@ -32,6 +32,8 @@ def _imports(file: Path, modules: dict[str, Path]) -> set[str]:
                     if t in modules}
         elif isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name in modules}
+        elif isinstance(node, ast.Constant) and node.value in modules:
+            out.add(node.value)  # importlib by name (the package's lazy attribute table)
     return out
 
 

@@ -71,9 +71,6 @@ _LAZY = {
     "RVQVAEConfig": "hmu_core.models.rvq.model",
     "LengthEstimator": "hmu_core.models.length_estimator",
     "LengthEstimatorConfig": "hmu_core.models.length_estimator",
-    "load_model_dir": "hmu_core.models.checkpoints",
-    "save_model_dir": "hmu_core.models.checkpoints",
-    "CheckpointError": "hmu_core.models.checkpoints",
 }
 
 __all__ = ["KINDS", "build", "config_from_constructor", "opt_aliases", "resolve_kind", *_LAZY]

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from hmu_core.models import build, save_model_dir
+from hmu_core.models import build
+from hmu_core.models.checkpoints import save_model_dir
 from hmu_core.models.model_set import write_model_set
 
 CLIP_DIM, NB_CODE, CODE_DIM, Q = 8, 16, 8, 3

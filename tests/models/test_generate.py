@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from hmu_core.errors import ConfigError, HmuError
-from hmu_core.models import build, save_model_dir
+from hmu_core.models import build
 from hmu_core.models import generate as G
+from hmu_core.models.checkpoints import save_model_dir
 from hmu_core.models.model_set import (
     LoadedModelSet,
     resolve_model_set,
