@@ -222,8 +222,9 @@ class LoadedModelSet:
 
     def with_networks(self, *, trans: nn.Module | None = None,
                       res: nn.Module | None = None) -> LoadedModelSet:
-        """The same set with another base or residual transformer (an edited copy) in place;
-        every other network is shared, not copied."""
+        """The same set with another base or residual transformer (an edited copy) in place,
+        to sample from; every other network is shared, not copied. ``parts`` still name the
+        source files: write an edit with ``write_unlearned_set(..., edited=...)``."""
         return dataclasses.replace(self, trans=self.trans if trans is None else trans,
                                    res=self.res if res is None else res)
 
