@@ -36,16 +36,15 @@ from hmu_core.atomic import atomic_directory, save_npy
 from hmu_core.errors import BundleError, ConfigError
 from hmu_core.models import generate as gen
 from hmu_core.models.bamm_transformer import MAX_TOKEN_LEN
-from hmu_core.models.checkpoints import load_model_dir
-from hmu_core.models.pipeline import load_pipeline
+from hmu_core.models.model_set import ModelSet, load_model_set, resolve_model_set
 from hmu_core.motion.skeleton import FPS
 from hmu_core.sampling.lengths import MAX_TOKENS, MIN_TOKENS
 from hmu_core.sampling.params import SamplingParams
+from hmu_core.text.registry import load_text_encoder
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
-UNLEARNING_FILE = "unlearning.json"
 ATOL, RTOL = 2e-4, 1e-4  # torch vs onnxruntime, float32 (measured ~1e-6 on real sizes)
 
 
@@ -238,23 +237,7 @@ def _export_stages(tmp: Path, specs: dict[str, GraphSpec], pipe: Any, estimator:
     return errors, quantized
 
 
-def _unlearning_record(models: gen.ModelSet) -> dict[str, Any] | None:
-    """``unlearning.json`` of the model set: the root's, else the first part that has one."""
-    places = [p for p in (models.root, models.trans, models.res, models.vq,
-                          models.length_estimator) if p is not None]
-    found = [p / UNLEARNING_FILE for p in places if (p / UNLEARNING_FILE).is_file()]
-    if not found:
-        return None
-    if len(found) > 1:
-        log.warning("several %s files (%s); the bundle records %s", UNLEARNING_FILE,
-                    ", ".join(map(str, found)), found[0])
-    try:
-        return json.loads(found[0].read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{found[0]} is not valid JSON ({exc}); fix or remove it") from None
-
-
-def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.PathLike, *,
+def export_bundle(models: str | os.PathLike | ModelSet, out_dir: str | os.PathLike, *,
                   text_encoder: str | Any | None = None, trans: str | os.PathLike | None = None,
                   opset: int = DEFAULT_OPSET, overwrite: bool = False, seed: int = 0,
                   quantize: str | None = None,
@@ -262,7 +245,7 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
     """Export a model set as a bundle directory.
 
     Args:
-        models: a model-set directory (see ``hmu_core.models.generate``) or a ``ModelSet``.
+        models: a model-set directory (see ``hmu_core.models.model_set``) or a ``ModelSet``.
         out_dir: the bundle directory to create (refused if it exists and is not empty,
             unless ``overwrite``).
         text_encoder: a spec (``minilm``, ``clip:/path/ViT-B-32.pt``; default: the model
@@ -292,17 +275,15 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
                           f"--overwrite")
     signing_key = None if sign is None else load_private_key(sign)
     spec_name = text_encoder if isinstance(text_encoder, str) else None
-    if isinstance(models, gen.ModelSet):
+    if isinstance(models, ModelSet):
         model_set = models if trans is None else dataclasses.replace(models, trans=Path(trans))
     else:
-        model_set = gen.resolve_model_set(models, text_encoder=spec_name, trans=trans)
+        model_set = resolve_model_set(models, text_encoder=spec_name, trans=trans)
     encoder = text_encoder if text_encoder is not None and spec_name is None else \
-        gen.load_text_encoder(spec_name or model_set.text_encoder)
-    pipe = load_pipeline(model_set.vq, model_set.trans, model_set.res)
-    estimator = None if model_set.length_estimator is None else load_model_dir(
-        model_set.length_estimator, "length_estimator").model.eval()
-    checked = gen.MotionGenerator(pipeline=pipe, text_encoder=encoder,
-                                  length_estimator=estimator)  # validates widths
+        load_text_encoder(spec_name or model_set.text_encoder)
+    pipe = load_model_set(model_set)
+    estimator = pipe.length_estimator
+    checked = gen.load_generator(pipe, text_encoder=encoder)  # validates widths
     tokenizer, text_module, tok_sources, max_length, vocab_size = _text_encoder_parts(encoder)
     trans_model, kind = pipe.trans, checked.kind
     nb_code, q = pipe.vq.config.nb_code, pipe.vq.config.num_quantizers
@@ -332,7 +313,7 @@ def export_bundle(models: str | os.PathLike | gen.ModelSet, out_dir: str | os.Pa
             "sampling_defaults": SamplingParams().to_dict(),
             "normalization": {"mean": "mean.npy", "std": "std.npy"},
             "graphs": {k: v.to_json() for k, v in specs.items()},
-            "unlearning": _unlearning_record(model_set),
+            "unlearning": model_set.unlearning_record(),
         }
         # float64, as released: de-normalising in float64 then casting is what torch's side does
         save_npy(tmp / "mean.npy", np.asarray(pipe.mean, np.float64))

@@ -19,7 +19,6 @@ Steps (each reuses its output when it is already there, so a second run takes se
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -81,23 +80,22 @@ def unlearn(out: Path, data: Path, r: int, suppress_r: str, repeats: int, progre
             step: Step) -> dict[str, Path]:
     """LCR and suppression on the default model, once; the unlearned sets under
     ``out/models``, keyed ``lcr`` and ``suppression``."""
+    from hmu_core.models.model_set import RECORD_FILE, load_model_set
     from hmu_core.unlearn.code_stats import SampleProtocol
     from hmu_core.unlearn.concept_data import ConceptSpec, load_concept_data
     from hmu_core.unlearn.lcr_model import LCRConfig
-    from hmu_core.unlearn.lcr_set import make_lcr_set
-    from hmu_core.unlearn.model_io import load_model_set
+    from hmu_core.unlearn.sets import make_lcr_set, make_suppress_set
     from hmu_core.unlearn.suppress_model import SuppressConfig, num_layers, parse_layer_r
-    from hmu_core.unlearn.suppress_set import make_suppress_set
 
     targets = {"lcr": out / "models" / f"lcr-r{r}-x{repeats}",
                "suppression": out / "models" / f"suppress-r{_slug(suppress_r)}-x{repeats}"}
     protocol = SampleProtocol(repeats=repeats)
-    if not (targets["lcr"] / "unlearning.json").is_file():
+    if not (targets["lcr"] / RECORD_FILE).is_file():
         step(f"LCR: replacing the {r} most violence-specific codes of the default model")
         make_lcr_set(load_model_set(default_model_dir()), load_concept_data(data, [CONCEPT]),
                      [ConceptSpec(CONCEPT, r)], LCRConfig(r=r, protocol=protocol),
                      targets["lcr"], cache_dir=out / "cache", progress=progress)
-    if not (targets["suppression"] / "unlearning.json").is_file():
+    if not (targets["suppression"] / RECORD_FILE).is_file():
         step(f"suppression: making the violence-specific codes of every layer (r {suppress_r})"
              f" impossible to sample")
         loaded = load_model_set(default_model_dir())
@@ -224,6 +222,7 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
             steps, with their cause.
     """
     from exporter.runtime import Generator
+    from hmu_core.models.model_set import resolve_model_set
     from hmu_core.unlearn.suppress_model import parse_layer_r
 
     if size not in ("tiny", "small", "full"):
@@ -276,8 +275,7 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
     charts = figure2(data, report_dir / "figure2")
     result = DemoResult(out=root, report=report_dir / "README.md", figures=figures,
                         timings=timings)
-    records = {name: json.loads((path / "unlearning.json").read_text(encoding="utf-8"))
-               for name, path in sets.items()}
+    records = {name: resolve_model_set(path).unlearning_record() for name, path in sets.items()}
     write_json(report_dir / "figures.json", {"figures": figures, "timings": timings})
     write_text(result.report, _markdown(result, rows, bundles, records, charts))
     return result

@@ -44,8 +44,10 @@ from exporter import graphs as EG
 from exporter.export import export_bundle
 from exporter.runtime import Generator
 from exporter.runtime.sessions import open_session
-from hmu_core.models import build, save_model_dir
+from hmu_core.models import build
 from hmu_core.models import generate as G
+from hmu_core.models.checkpoints import save_model_dir
+from hmu_core.models.model_set import resolve_model_set
 from hmu_core.text.clip_text import CLIPTextConfig, CLIPTextEncoder, CLIPTextTower
 
 CONFIGS = {
@@ -192,7 +194,7 @@ def main() -> None:
                                             quantize="int8")
         print(f"exported {', '.join(bundles)} in {time.perf_counter() - start:.0f} s",
               flush=True)
-        torch_gen = G.load_generator(G.resolve_model_set(model_set), text_encoder=encoder)
+        torch_gen = G.load_generator(resolve_model_set(model_set), text_encoder=encoder)
         runtimes = {k: Generator(b, device="cpu", threads=args.threads)
                     for k, b in bundles.items()}
         flops = clip_flops(runtimes["fp32"], torch_gen, ["a person walks forward and waves"])

@@ -37,7 +37,8 @@ from hmu_core.eval.safety import (
     torch_generate,
 )
 from hmu_core.eval.toxicity import fit_family_judge
-from hmu_core.models.generate import load_generator, resolve_model_set
+from hmu_core.models.generate import load_generator
+from hmu_core.models.model_set import RECORD_FILE, resolve_model_set
 
 COLUMNS = (("forget_toxicity", "forget → toxic ↓", 100, "%"),
            ("implicit_toxicity", "implicit → toxic ↓", 100, "%"),
@@ -50,7 +51,7 @@ COLUMNS = (("forget_toxicity", "forget → toxic ↓", 100, "%"),
 
 def _fingerprint(model: Path, protocol: SafetyProtocol, prompts: SafetyPrompts) -> str:
     digest = hashlib.sha256()
-    record = model / "unlearning.json"
+    record = model / RECORD_FILE
     digest.update(record.read_bytes() if record.is_file() else str(model.resolve()).encode())
     digest.update(json.dumps({"seeds": protocol.seeds, "forget": len(prompts.forget),
                               "retain": len(prompts.retain),

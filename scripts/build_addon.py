@@ -221,9 +221,9 @@ def export_default_bundle(dest: Path) -> Path:
     from hmu_core.assets import DEFAULT_UNLEARNING, default_model_dir
     from hmu_core.atomic import write_json
     from hmu_core.errors import HmuError
-    from hmu_core.unlearn.model_io import RECORD_FILE, load_model_set
+    from hmu_core.models.model_set import RECORD_FILE, load_model_set
     from hmu_core.unlearn.record import relative_source
-    from hmu_core.unlearn.suppress_set import reapply_suppression
+    from hmu_core.unlearn.sets import reapply_suppression
 
     try:
         record = json.loads(DEFAULT_UNLEARNING.read_text(encoding="utf-8"))

@@ -105,7 +105,7 @@ def vq_round_trip(args: argparse.Namespace, motions: list[np.ndarray]) -> list[n
 
     vq_dir = args.vq
     if vq_dir is None:
-        from hmu_core.models.generate import resolve_model_set
+        from hmu_core.models.model_set import resolve_model_set
 
         vq_dir = resolve_model_set(args.model).vq
     vq = load_model_dir(vq_dir, "rvqvae", require_meta=True)
@@ -122,7 +122,8 @@ def vq_round_trip(args: argparse.Namespace, motions: list[np.ndarray]) -> list[n
 def generated(args: argparse.Namespace, lines) -> tuple[list[np.ndarray], str]:
     """One generated motion per caption line (``eval.safety.generate_lines``)."""
     from hmu_core.eval.safety import generate_lines, torch_generate
-    from hmu_core.models.generate import load_generator, resolve_model_set
+    from hmu_core.models.generate import load_generator
+    from hmu_core.models.model_set import resolve_model_set
 
     parts = {"vq": args.vq, "trans": args.trans, "res": args.res}
     models = resolve_model_set(args.model, text_encoder=args.text_encoder, **parts)

@@ -13,7 +13,7 @@ default model, i.e. the same as
 
 The statistics need the training data, which building the add-on must not: so this script runs
 once, and the record it writes (concepts, parameters, the suppressed codes of every layer, the
-sha256 of the edited tensors before and after) is committed. ``hmu_core.unlearn.suppress_set.
+sha256 of the edited tensors before and after) is committed. ``hmu_core.unlearn.sets.
 reapply_suppression`` redoes the edit from it, without data, and checks every tensor's sha256.
 Without ``--data`` the synthetic set is made in a temporary folder (~1 min); statistics ~1-2
 min on 2 idle cores (9 min on a busy machine). The record's paths are written relative to the
@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     from hmu_core.synth.generate import write_synthetic_dataset
     from hmu_core.unlearn.code_stats import SampleProtocol
     from hmu_core.unlearn.concept_data import load_concept_data
-    from hmu_core.unlearn.model_io import load_model_set
+    from hmu_core.models.model_set import load_model_set
     from hmu_core.unlearn.record import relative_source
     from hmu_core.unlearn.suppress_model import SuppressConfig, num_layers
-    from hmu_core.unlearn.suppress_set import make_suppress_set
+    from hmu_core.unlearn.sets import make_suppress_set
 
     out = args.out or DEFAULT_UNLEARNING
     with tempfile.TemporaryDirectory(prefix="hmu-default-unlearning-") as tmp:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.data is None else relative_source({"dir": str(args.data)}, REPO)["dir"]
     write_json(out, record)
     print(f"{out}: suppressed " + ", ".join(f"layer {q}: {len(c)}" for q, c in
-                                            made.codes.items()) + " codes")
+                                            made.result.codes.items()) + " codes")
     return 0
 
 

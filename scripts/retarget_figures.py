@@ -25,7 +25,8 @@ import argparse
 import numpy as np
 
 from hmu_core.assets import default_model_dir
-from hmu_core.models.generate import generate_motions, load_generator, resolve_model_set
+from hmu_core.models.generate import generate_motions, load_generator
+from hmu_core.models.model_set import resolve_model_set
 from hmu_core.motion import smpl
 from hmu_core.motion.bone_maps import detect_bone_map
 from hmu_core.motion.features import CONTACTS

@@ -57,7 +57,7 @@ train length --text-encoder minilm
 
 "$python" - "$out" <<'EOF'
 import sys
-from hmu_core.models.generate import write_model_set
+from hmu_core.models.model_set import write_model_set
 out = sys.argv[1]
 write_model_set(out, text_encoder="minilm", vq="vq", trans="trans", res="res",
                 length_estimator="length_estimator")

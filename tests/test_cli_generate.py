@@ -11,8 +11,9 @@ import torch
 from hmu_core.cli import generate as generate_cli
 from hmu_core.cli import main as cli_main
 from hmu_core.errors import ConfigError
-from hmu_core.models import build, save_model_dir
+from hmu_core.models import build
 from hmu_core.models import generate as G
+from hmu_core.models.checkpoints import save_model_dir
 from hmu_core.sampling.params import SamplingParams
 
 

@@ -33,4 +33,4 @@ def default_classifier_path() -> Path:
 
 DEFAULT_UNLEARNING = Path(__file__).resolve().parent / "default_unlearning.json"
 """The record of the safety edit shipped with the add-on (``scripts/make_default_unlearning.py``
-makes it; ``hmu_core.unlearn.suppress_set.reapply_suppression`` applies it without data)."""
+makes it; ``hmu_core.unlearn.sets.reapply_suppression`` applies it without data)."""

@@ -1,7 +1,8 @@
 """``hmu generate``: text -> motion clips (.bvh, .npz, .gif or .mp4) from a MoMask/BAMM model set.
 
-Arguments become a ``SamplingParams`` and a ``ModelSet``; ``hmu_core.models.generate`` does the
-work (the request loop of ``hmu_core.sampling``); the writers come from ``hmu_core.motion`` and
+Arguments become a ``SamplingParams`` and a ``ModelSet`` (``hmu_core.models.model_set``);
+``hmu_core.models.generate`` does the work (the request loop of ``hmu_core.sampling``); the
+writers come from ``hmu_core.motion`` and
 ``hmu_core.render``. torch is imported inside ``run`` only, so ``hmu --help`` stays fast.
 """
 
@@ -101,7 +102,8 @@ def output_paths(out: Path, count: int) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model set, generate, write the files, print one line per file."""
-    from hmu_core.models.generate import generate_motions, load_generator, resolve_model_set
+    from hmu_core.models.generate import generate_motions, load_generator
+    from hmu_core.models.model_set import resolve_model_set
     from hmu_core.motion.amass import write_amass_npz
     from hmu_core.motion.bvh import write_bvh
     from hmu_core.progress import track

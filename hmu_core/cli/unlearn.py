@@ -226,7 +226,7 @@ def _check_out(args: argparse.Namespace) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from hmu_core.unlearn.model_io import load_model_set
+    from hmu_core.models.model_set import load_model_set
 
     return load_model_set(args.model, device=common.torch_device(args.device), vq=args.vq,
                           trans=args.trans, res=args.res, text_encoder=args.text_encoder)
@@ -239,25 +239,11 @@ def _data(args: argparse.Namespace, names: list[str]) -> Any:
                              min_occurrences=args.min_occurrences)
 
 
-def _finish(args: argparse.Namespace, loaded: Any, *, method: str, concepts: list[dict],
-            parameters: dict, data: dict, edits: list, results: dict, edited: dict,
-            started: float) -> None:
-    """Build the record and write the unlearned set atomically."""
-    from hmu_core.unlearn.lcr_set import source_record
-    from hmu_core.unlearn.model_io import write_unlearned_set
-    from hmu_core.unlearn.record import build_record
-
-    record = build_record(method=method, concepts=concepts, parameters=parameters,
-                          seed=args.seed, source=source_record(loaded), data=data, edits=edits,
-                          results=results, wall_s=time.perf_counter() - started)
-    write_unlearned_set(loaded, args.out, record, edited=edited, overwrite=args.overwrite)
-
-
 def run_lcr(args: argparse.Namespace) -> int:
     """``hmu unlearn lcr``."""
     from hmu_core.unlearn.concept_data import parse_concept_specs
     from hmu_core.unlearn.lcr_model import LCRConfig
-    from hmu_core.unlearn.lcr_set import make_lcr_set
+    from hmu_core.unlearn.sets import make_lcr_set
 
     started = time.perf_counter()
     _check_out(args)
@@ -293,12 +279,12 @@ def _protocols(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _cache_dir(args: argparse.Namespace, loaded: Any) -> Path | None:
-    return None if args.no_cache else (loaded.models.root or loaded.models.vq.parent) / "cache"
+    return None if args.no_cache else loaded.models.cache_dir
 
 
 def _stats_encoder(args: argparse.Namespace, loaded: Any) -> Any:
     """The text encoder when the statistics are generated (None otherwise: not loaded)."""
-    from hmu_core.models.generate import load_text_encoder
+    from hmu_core.text.registry import load_text_encoder
 
     return load_text_encoder(loaded.models.text_encoder) if args.stats == "generated" else None
 
@@ -309,17 +295,11 @@ def _quiet(_: str) -> None:
 
 def run_suppress(args: argparse.Namespace) -> int:
     """``hmu unlearn suppress``."""
-    from hmu_core.models.generate import load_text_encoder
+    from hmu_core.text.registry import load_text_encoder
     from hmu_core.unlearn.concept_data import parse_concept_specs
-    from hmu_core.unlearn.r_search import SearchConfig, plot_search, search_r
-    from hmu_core.unlearn.statistics import statistics
-    from hmu_core.unlearn.suppress_model import (
-        SuppressConfig,
-        concept_masks,
-        num_layers,
-        parse_layer_r,
-    )
-    from hmu_core.unlearn.suppress_set import make_suppress_set
+    from hmu_core.unlearn.r_search import SearchConfig
+    from hmu_core.unlearn.sets import make_suppress_set
+    from hmu_core.unlearn.suppress_model import SuppressConfig, num_layers, parse_layer_r
 
     started = time.perf_counter()
     _check_out(args)
@@ -337,25 +317,16 @@ def run_suppress(args: argparse.Namespace) -> int:
                             parse_layer_r(args.r, layers), stats=args.stats,
                             protocol=protocol, generation=generation)
     data = _data(args, [s.name for s in specs])
-    encoder = load_text_encoder(loaded.models.text_encoder)
-    cache_dir = _cache_dir(args, loaded)
-    record, extra = None, {}
     with common.ProgressBars(args.no_progress) as progress:
-        if search is not None:
-            samples = statistics(loaded, data, args.stats, protocol=protocol,
-                                 generation=generation, text_encoder=encoder,
-                                 cache_dir=cache_dir, progress=progress)
-            r, record = search_r(loaded, encoder, samples, concept_masks(samples, data),
-                                 args.data, [s.name for s in specs], args.mode, layers, search,
+        made = make_suppress_set(loaded, data, config, args.out,
+                                 text_encoder=load_text_encoder(loaded.models.text_encoder),
+                                 mode=args.mode, seed=args.seed,
+                                 cache_dir=_cache_dir(args, loaded), progress=progress,
+                                 overwrite=args.overwrite, search=search,
+                                 names=[s.name for s in specs],
                                  step=_quiet if args.no_progress else progress.write)
-            config = SuppressConfig(r=r, stats=args.stats, protocol=protocol,
-                                    generation=generation)
-            extra = {"r_search.png": lambda path: plot_search(record, path)}
-        made = make_suppress_set(loaded, data, config, args.out, text_encoder=encoder,
-                                 mode=args.mode, seed=args.seed, cache_dir=cache_dir,
-                                 progress=progress, overwrite=args.overwrite, search=record,
-                                 extra_files=extra)
-    codes = ", ".join(f"layer {q}: {len(c)}" for q, c in made.codes.items() if c)
+    record = made.record["results"].get("r_search")
+    codes = ", ".join(f"layer {q}: {len(c)}" for q, c in made.result.codes.items() if c)
     print(f"{args.out}: suppressed {codes or 'no'} codes ({args.stats} statistics"
           f"{', r chosen on val: ' + str(record['chosen']) if record else ''}) in "
           f"{time.perf_counter() - started:.1f} s")
@@ -365,11 +336,10 @@ def run_suppress(args: argparse.Namespace) -> int:
 def run_text_edit(args: argparse.Namespace) -> int:
     """``hmu unlearn uce`` and ``hmu unlearn rece``."""
     from hmu_core.data.concepts import resolve_concepts
-    from hmu_core.models.generate import load_text_encoder
+    from hmu_core.text.registry import load_text_encoder
     from hmu_core.unlearn.concept_data import parse_concept_specs
     from hmu_core.unlearn.rece import RECEConfig
-    from hmu_core.unlearn.record import concept_entries
-    from hmu_core.unlearn.text_edit import run_text_edit
+    from hmu_core.unlearn.sets import make_text_edit_set
     from hmu_core.unlearn.uce import HMU_PRESERVE_WORDS, UCEConfig
 
     started = time.perf_counter()
@@ -383,29 +353,25 @@ def run_text_edit(args: argparse.Namespace) -> int:
                     guide=args.guide, hmu_compat=args.hmu_compat)
     config: UCEConfig | RECEConfig = uce if args.method == "uce" else RECEConfig(
         uce=uce, epochs=args.epochs, reg=args.reg, hmu_compat=args.hmu_compat)
-    preserve = list(HMU_PRESERVE_WORDS) if args.preserve is None else args.preserve
+    preserve = HMU_PRESERVE_WORDS if args.preserve is None else args.preserve
     loaded = _load(args)
     encoder = load_text_encoder(loaded.models.text_encoder)
-    result = run_text_edit(loaded, encoder, concepts, config, preserve)
-    _finish(args, loaded, method=args.method, concepts=concept_entries(concepts, "keywords"),
-            parameters={**config.to_dict(), "seed": args.seed}, data={},
-            edits=result.edits, results=result.results,
-            edited={p: loaded.model(p) for p in result.edited_parts}, started=started)
+    made = make_text_edit_set(loaded, encoder, concepts, config, args.out, preserve=preserve,
+                              seed=args.seed, overwrite=args.overwrite)
     print(f"{args.out}: {args.method.upper()} edited cond_emb of "
-          f"{', '.join(result.edited_parts)} ({len(result.results['erase_texts'])} erased "
-          f"texts) in {time.perf_counter() - started:.1f} s")
+          f"{', '.join(made.result.edited_parts)} "
+          f"({len(made.result.results['erase_texts'])} erased texts) in "
+          f"{time.perf_counter() - started:.1f} s")
     return 0
 
 
 def run_train_baseline(args: argparse.Namespace) -> int:
     """``hmu unlearn finetune`` and ``hmu unlearn retrain``."""
-    import torch
-
-    from hmu_core.models.generate import load_text_encoder
+    from hmu_core.text.registry import load_text_encoder
     from hmu_core.train.runtime import init_runtime
     from hmu_core.unlearn.concept_data import parse_concept_specs
-    from hmu_core.unlearn.finetune import TrainBaselineConfig, train_baseline
-    from hmu_core.unlearn.record import concept_entries, tensor_edit
+    from hmu_core.unlearn.finetune import TrainBaselineConfig
+    from hmu_core.unlearn.sets import make_baseline_set
 
     started = time.perf_counter()
     _check_out(args)
@@ -415,17 +381,9 @@ def run_train_baseline(args: argparse.Namespace) -> int:
     loaded = _load(args)
     data = _data(args, [s.name for s in specs])
     encoder = load_text_encoder(loaded.models.text_encoder)
-    trained, results = train_baseline(loaded, data, encoder, config,
-                                      init_runtime(args.device), args.out.resolve().parent,
-                                      progress=not args.no_progress)
-    after = {part: model.state_dict() for part, model in trained.items()}
-    edits = [tensor_edit(part, key, before, after[part][key]) for part in trained
-             for key, before in loaded.model(part).state_dict().items()
-             if not torch.equal(before, after[part][key])]
-    _finish(args, loaded, method=args.method,
-            concepts=concept_entries(data.concepts, args.mode), parameters=config.to_dict(),
-            data=data.summary(), edits=edits, results={"training": results},
-            started=started, edited=trained)
-    print(f"{args.out}: {args.method} trained {', '.join(trained)} on "
+    made = make_baseline_set(loaded, data, encoder, config, args.out,
+                             runtime=init_runtime(args.device), mode=args.mode,
+                             progress=not args.no_progress, overwrite=args.overwrite)
+    print(f"{args.out}: {args.method} trained {', '.join(made.result)} on "
           f"{len(data.retain_ids)} retain clips in {time.perf_counter() - started:.1f} s")
     return 0

@@ -113,13 +113,13 @@ def parse_models(items: Sequence[str]) -> tuple[tuple[str, Path], ...]:
 def _make_lcr(plan: BenchmarkPlan, name: str, concepts: Sequence[str], r: int,
               step: Step) -> Path:
     """An LCR set from the original (once): ``OUT/models/<name>``."""
+    from hmu_core.models.model_set import RECORD_FILE, load_model_set
     from hmu_core.unlearn.concept_data import ConceptSpec, load_concept_data
     from hmu_core.unlearn.lcr_model import LCRConfig
-    from hmu_core.unlearn.lcr_set import make_lcr_set
-    from hmu_core.unlearn.model_io import load_model_set
+    from hmu_core.unlearn.sets import make_lcr_set
 
     target = plan.out / "models" / name
-    if (target / "unlearning.json").is_file():
+    if (target / RECORD_FILE).is_file():
         return target
     step(f"LCR {name}")
     parts = {"trans": plan.trans} if plan.trans else {}

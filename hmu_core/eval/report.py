@@ -32,12 +32,8 @@ from hmu_core.eval.evaluator import CHECKPOINT_FILE, MATCH_DIR, Evaluator, load_
 from hmu_core.eval.protocol import ProtocolParams, ProtocolResult, run_protocol
 from hmu_core.eval.safety import IMPLICIT_SECONDS
 from hmu_core.eval.word_vectors import OWN_JSON, WordVectorizer, load_word_vectors
-from hmu_core.models.generate import (
-    MotionGenerator,
-    generate_motions,
-    load_generator,
-    resolve_model_set,
-)
+from hmu_core.models.generate import MotionGenerator, generate_motions, load_generator
+from hmu_core.models.model_set import resolve_model_set
 from hmu_core.progress import Progress, no_progress
 from hmu_core.unlearn.concept_data import ConceptData, load_concept_data
 

@@ -1,7 +1,7 @@
 """Networks with the official MoMask/BAMM state-dict layout, one factory, checkpoint directories.
 
 Importing this package is cheap: torch and the model modules load on first use
-(``build``, ``load_pipeline`` or attribute access such as ``hmu_core.models.RVQVAE``).
+(``build`` or attribute access such as ``hmu_core.models.RVQVAE``).
 
 Factory protocol, shared by every kind in ``_KINDS``: the model class takes one frozen config
 dataclass (``Model(config)``). The config class may declare
@@ -71,11 +71,6 @@ _LAZY = {
     "RVQVAEConfig": "hmu_core.models.rvq.model",
     "LengthEstimator": "hmu_core.models.length_estimator",
     "LengthEstimatorConfig": "hmu_core.models.length_estimator",
-    "load_pipeline": "hmu_core.models.pipeline",
-    "load_model_dir": "hmu_core.models.checkpoints",
-    "save_model_dir": "hmu_core.models.checkpoints",
-    "Pipeline": "hmu_core.models.pipeline",
-    "CheckpointError": "hmu_core.models.checkpoints",
 }
 
 __all__ = ["KINDS", "build", "config_from_constructor", "opt_aliases", "resolve_kind", *_LAZY]

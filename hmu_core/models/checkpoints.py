@@ -9,7 +9,7 @@ Layout (reference/momask.md §1.4, §2.6, §7 item 14; baselines.md §1.6)::
 Checkpoints are read with ``torch.load(weights_only=True)`` only. State dicts load strictly,
 except that ``clip_model.*`` keys may be absent (the text encoder is attached separately and is
 never saved); saves drop ``clip_model.*``. Every mismatch names the file, the key and both
-shapes. ``load_pipeline`` (``hmu_core.models.pipeline``) loads a whole official set.
+shapes. ``load_model_set`` (``hmu_core.models.model_set``) loads a whole official set.
 """
 
 from __future__ import annotations
@@ -363,11 +363,3 @@ def save_model_dir(
         ) from None
     return target
 
-
-def __getattr__(name: str) -> Any:
-    # ``load_pipeline`` lives in its own module; keep it reachable from here as well.
-    if name in ("load_pipeline", "Pipeline"):
-        from hmu_core.models import pipeline
-
-        return getattr(pipeline, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

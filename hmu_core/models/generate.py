@@ -8,22 +8,15 @@ provenance) over it, exactly as the onnxruntime runtime does over a bundle; MoMa
 steps keep upstream's two calls (cond, then null), so its logits are bit-equal to
 ``forward_with_cond_scale``.
 
-Model set (``resolve_model_set``): a directory ``DIR`` holding ``vq/``, ``trans/`` or ``bamm/``,
-optionally ``res/`` and ``length_estimator/`` (each in the official layout), and optionally
-``hmu.json``: ``{"format": "hmu-model-set", "version": 1, "vq": "vq", "trans": "trans", "res":
-"res", "length_estimator": "length_estimator", "text_encoder": "minilm"}`` (paths relative to
-DIR). Text-encoder spec, first found: the explicit one, hmu.json's, ``minilm``. (hmu's trainers
-record the encoder's *name* in opt.txt, not a spec, so it is not read; a wrong encoder is caught
-by its width, with a message naming the right spec.)
+The model set (where its parts are, how they load) is ``hmu_core.models.model_set``;
+``load_generator`` puts a text encoder beside its networks.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,17 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hmu_core.atomic import write_json
 from hmu_core.data.datasets import denormalize
 from hmu_core.errors import ConfigError
 from hmu_core.models.bamm_transformer import MAX_TOKEN_LEN
-from hmu_core.models.checkpoints import load_model_dir
-from hmu_core.models.pipeline import Pipeline, load_pipeline
+from hmu_core.models.model_set import LoadedModelSet, ModelSet, load_model_set
 from hmu_core.motion.skeleton import FEATURE_DIM
 from hmu_core.sampling.backend import ModelFacts
 from hmu_core.sampling.loop import Generation, generate
 from hmu_core.sampling.params import SamplingParams
 from hmu_core.sampling.samplers import BAMMStep, MaskStep, ResStep
+from hmu_core.text.registry import load_text_encoder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,7 +47,7 @@ class MotionGenerator:
     (``hmu_core.text``); ``source`` is copied into every motion's provenance.
     """
 
-    pipeline: Pipeline
+    pipeline: LoadedModelSet
     text_encoder: Any
     length_estimator: nn.Module | None = None
     source: dict[str, Any] = field(default_factory=dict)
@@ -141,116 +135,24 @@ def generate_motions(gen: MotionGenerator, prompts: str | Sequence[str], *,
     return generate(gen, prompts, seconds=seconds, seed=seed, seeds=seeds, params=params,
                     tokens=tokens)
 
-# ---------------------------------------------------------------------------------------------
-# model sets
-
-MODEL_SET_FILE = "hmu.json"
-MODEL_SET_FORMAT = "hmu-model-set"
-DEFAULT_TEXT_ENCODER = "minilm"
-_PARTS = ("vq", "trans", "res", "length_estimator")
-
-
-@dataclass(frozen=True)
-class ModelSet:
-    """Where a model set's parts are; ``res``/``length_estimator`` may be absent (None)."""
-
-    vq: Path
-    trans: Path
-    res: Path | None = None
-    length_estimator: Path | None = None
-    text_encoder: str = DEFAULT_TEXT_ENCODER
-    root: Path | None = None
-
-
-def _check_parts(parts: dict[str, Any]) -> None:
-    if set(parts) - set(_PARTS):
-        raise ConfigError(f"unknown model part(s) {sorted(set(parts) - set(_PARTS))}; known: "
-                          f"{list(_PARTS)}")
-
-
-def resolve_model_set(model_dir: str | os.PathLike | None = None, *,
-                      text_encoder: str | None = None, **parts: str | os.PathLike | None
-                      ) -> ModelSet:
-    """Read ``DIR/hmu.json`` (or find ``vq/``, ``trans/`` or ``bamm/``, ``res/``,
-    ``length_estimator/``); ``parts`` (``vq=``, ``trans=``, ...) override single paths.
+def load_generator(models: ModelSet | LoadedModelSet, *, text_encoder: Any = None,
+                   device: str = "cpu") -> MotionGenerator:
+    """A generator over a model set: loaded here (eval mode) when given on disk, shared when
+    already loaded; with ``text_encoder``, else the one the set names.
 
     Raises:
-        ConfigError: no such directory, a broken hmu.json, or no VQ / base transformer.
+        ConfigError / CheckpointError: as ``load_model_set``; ConfigError: no encoder for a
+            set built in memory, or one of the wrong width.
     """
-    _check_parts(parts)
-    found: dict[str, Any] = {}
-    spec = None
-    root = None if model_dir is None else Path(model_dir)
-    if root is not None:
-        if not root.is_dir():
-            raise ConfigError(f"model directory {root} not found")
-        manifest = root / MODEL_SET_FILE
-        if manifest.is_file():
-            try:
-                data = json.loads(manifest.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise ConfigError(f"{manifest}: not valid JSON ({exc})") from None
-            if not isinstance(data, dict) or data.get("format") != MODEL_SET_FORMAT:
-                raise ConfigError(f"{manifest}: not a model set (needs \"format\": "
-                                  f"\"{MODEL_SET_FORMAT}\")")
-            found = {k: root / data[k] for k in _PARTS if data.get(k)}
-            spec = data.get("text_encoder")
-        else:
-            bases = [root / n for n in ("trans", "bamm") if (root / n).is_dir()]
-            if len(bases) > 1:
-                raise ConfigError(f"{root} holds both trans/ and bamm/; name one in hmu.json "
-                                  f"or pass --trans")
-            found = {k: root / k for k in ("vq", "res", "length_estimator") if (root / k).is_dir()}
-            found.update({"trans": bases[0]} if bases else {})
-    found.update({k: Path(v) for k, v in parts.items() if v is not None})
-    for key in ("vq", "trans"):
-        if key not in found:
-            where = f"in {root}" if root is not None else "(no --model DIR given)"
-            raise ConfigError(f"no {key} model {where}: a model set needs vq/ and trans/ "
-                              f"(or bamm/) directories, or pass --{key}")
-    for key, path in found.items():
-        if not path.is_dir():
-            raise ConfigError(f"{key} directory {path} not found")
-    return ModelSet(vq=found["vq"], trans=found["trans"], res=found.get("res"),
-                    length_estimator=found.get("length_estimator"),
-                    text_encoder=text_encoder or spec or DEFAULT_TEXT_ENCODER, root=root)
-
-
-def load_text_encoder(spec: str) -> Any:
-    """``hmu_core.text.registry.load_text_encoder(spec)``, with a clear error if absent."""
-    try:
-        from hmu_core.text.registry import load_text_encoder as load
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("hmu_core.text"):
-            raise
-        raise ConfigError(f"text encoder {spec!r}: hmu_core.text is not installed in this "
-                          f"checkout; update hmu") from None
-    return load(spec)
-
-
-def load_generator(models: ModelSet, *, text_encoder: Any = None,
-                   device: str = "cpu") -> MotionGenerator:
-    """Load every part of ``models`` (eval mode) and the text encoder (or use the one given)."""
-    pipeline = load_pipeline(models.vq, models.trans, models.res, device=device)
-    estimator = None if models.length_estimator is None else load_model_dir(
-        models.length_estimator, "length_estimator", device=device).model
-    encoder = text_encoder if text_encoder is not None else load_text_encoder(models.text_encoder)
-    source = {"model_dir": None if models.root is None else str(models.root),
-              "vq": str(models.vq), "trans": str(models.trans),
-              "res": None if models.res is None else str(models.res),
-              "text_encoder_spec": models.text_encoder}
-    return MotionGenerator(pipeline=pipeline, text_encoder=encoder, length_estimator=estimator,
-                           source=source)
-
-
-def write_model_set(model_dir: str | os.PathLike, *, text_encoder: str,
-                    **parts: str | None) -> Path:
-    """Write ``DIR/hmu.json`` naming the parts (paths relative to ``DIR``), atomically."""
-    _check_parts(parts)
-    record = {"format": MODEL_SET_FORMAT, "version": 1, "text_encoder": text_encoder,
-              **{k: str(v) for k, v in parts.items() if v is not None}}
-    write_json(Path(model_dir) / MODEL_SET_FILE, record)
-    return Path(model_dir) / MODEL_SET_FILE
+    loaded = models if isinstance(models, LoadedModelSet) else load_model_set(models,
+                                                                             device=device)
+    if text_encoder is None and loaded.models is None:
+        raise ConfigError("a model set built in memory names no text encoder; pass one")
+    encoder = text_encoder if text_encoder is not None else \
+        load_text_encoder(loaded.models.text_encoder)
+    return MotionGenerator(pipeline=loaded, text_encoder=encoder,
+                           length_estimator=loaded.length_estimator,
+                           source={} if loaded.models is None else loaded.models.provenance())
 
 
 

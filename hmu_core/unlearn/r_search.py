@@ -32,9 +32,9 @@ import numpy as np
 
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval.safety import CaptionLine, caption_lines
-from hmu_core.models.generate import MotionGenerator, generate_motions
+from hmu_core.models.generate import MotionGenerator, generate_motions, load_generator
+from hmu_core.models.model_set import LoadedModelSet
 from hmu_core.unlearn.concept_data import ConceptData, load_concept_data
-from hmu_core.unlearn.model_io import LoadedModelSet
 from hmu_core.unlearn.suppress_model import select, suppressed_networks
 
 log = logging.getLogger(__name__)
@@ -166,13 +166,14 @@ def search_r(loaded: LoadedModelSet, text_encoder: Any, samples: Any, masks: Any
     val = load_concept_data(data_dir, concepts, split="val", mode=mode)
     forget = val_prompts(val, val.forget_ids, None, config.seed)
     retain = val_prompts(val, val.retain_ids, config.max_retain_lines, config.seed)
-    original = loaded.generator(text_encoder)
+    original = load_generator(loaded, text_encoder=text_encoder)
     base_retain = _generate(original, retain, config.seeds, config.seed)
 
     def evaluate(r: dict[int, int]) -> dict[str, Any]:
         if any(r.values()):
             edited = suppressed_networks(loaded, select(samples, masks, r).codes)
-            gen = loaded.generator(text_encoder, trans=edited.trans, res=edited.res)
+            gen = load_generator(loaded.with_networks(trans=edited.trans, res=edited.res),
+                                 text_encoder=text_encoder)
         else:
             gen = original
         feats, _, _ = _generate(gen, forget, config.seeds, config.seed)

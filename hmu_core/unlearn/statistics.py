@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from hmu_core.errors import ConfigError
+from hmu_core.models.generate import load_generator
+from hmu_core.models.model_set import LoadedModelSet
 from hmu_core.progress import Progress, no_progress
 from hmu_core.unlearn.code_stats import (
     CodeSamples,
@@ -25,7 +27,6 @@ from hmu_core.unlearn.generated_stats import (
     sample_code_samples,
 )
 from hmu_core.unlearn.lcr_model import code_samples
-from hmu_core.unlearn.model_io import LoadedModelSet
 
 STATS_SOURCES = ("data", "generated")
 
@@ -51,7 +52,8 @@ def statistics(loaded: LoadedModelSet, data: ConceptData, source: str, *,
         raise ConfigError("generated statistics need the model set's text encoder")
 
     def sample() -> CodeSamples:
-        return sample_code_samples(loaded.generator(text_encoder), data.dataset, data.ids,
+        return sample_code_samples(load_generator(loaded, text_encoder=text_encoder),
+                                   data.dataset, data.ids,
                                    generation, progress)
 
     if cache_dir is None:

@@ -18,8 +18,8 @@ import numpy as np
 from hmu_core.data.concepts import Concept
 from hmu_core.errors import ConfigError
 from hmu_core.models.generate import encode_prompts
+from hmu_core.models.model_set import LoadedModelSet
 from hmu_core.unlearn.cond_emb import edit_cond_emb
-from hmu_core.unlearn.model_io import LoadedModelSet
 from hmu_core.unlearn.rece import RECEConfig
 from hmu_core.unlearn.uce import NULL_GUIDE, UCEConfig
 

@@ -13,7 +13,8 @@ from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval.evaluator import load_evaluator
 from hmu_core.eval.protocol import METRICS, ProtocolParams, run_protocol
 from hmu_core.eval.word_vectors import load_word_vectors
-from hmu_core.models.generate import generate_motions, load_generator, resolve_model_set
+from hmu_core.models.generate import generate_motions, load_generator
+from hmu_core.models.model_set import resolve_model_set
 from hmu_core.sampling.params import SamplingParams
 
 from .conftest import DEFAULT_MODEL

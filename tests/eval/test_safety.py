@@ -17,7 +17,8 @@ from hmu_core.eval.safety import (
     torch_generate,
 )
 from hmu_core.eval.toxicity import fit_family_judge
-from hmu_core.models.generate import load_generator, resolve_model_set
+from hmu_core.models.generate import load_generator
+from hmu_core.models.model_set import resolve_model_set
 from hmu_core.unlearn.concept_data import load_concept_data
 
 from .conftest import DEFAULT_MODEL

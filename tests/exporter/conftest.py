@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from hmu_core.models import build, save_model_dir
-from hmu_core.models.generate import write_model_set
+from hmu_core.models import build
+from hmu_core.models.checkpoints import save_model_dir
+from hmu_core.models.model_set import write_model_set
 
 CLIP_DIM, NB_CODE, CODE_DIM, Q = 8, 16, 8, 3
 TRANS = dict(code_dim=CODE_DIM, cond_mode="text", latent_dim=16, ff_size=32, num_layers=2,

@@ -17,13 +17,14 @@ import pytest
 from exporter.runtime import Generator
 from hmu_core.errors import ConfigError, HmuError
 from hmu_core.models import generate as G
+from hmu_core.models.model_set import resolve_model_set
 from hmu_core.sampling.params import SamplingParams
 
 PROMPTS = ["a person walks forward", "someone kicks hard!", "a man waves his left hand"]
 
 
 def _torch(model_set, encoder):
-    return G.load_generator(G.resolve_model_set(model_set), text_encoder=encoder)
+    return G.load_generator(resolve_model_set(model_set), text_encoder=encoder)
 
 
 @pytest.fixture(scope="module")

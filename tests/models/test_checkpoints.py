@@ -1,5 +1,5 @@
 """Model directories in the official layout: round trips, clip_model handling, every error path,
-and ``load_pipeline`` over a MoMask-style and a BAMM-style set."""
+and ``load_model_set`` over a MoMask-style and a BAMM-style set."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from hmu_core.errors import ConfigError, HmuError
-from hmu_core.models import build, load_pipeline
+from hmu_core.models import build
 from hmu_core.models.checkpoints import (
     CheckpointError,
     StateDictMismatchError,
@@ -22,6 +22,7 @@ from hmu_core.models.checkpoints import (
     save_model_dir,
     write_checkpoint,
 )
+from hmu_core.models.model_set import ModelSet, load_model_set
 from hmu_core.models.opt import read_opt, write_opt
 from hmu_core.models.rvq import RVQVAE, RVQVAEConfig
 
@@ -222,7 +223,7 @@ def test_missing_model_dir(tmp_path):
         load_model_dir(tmp_path, "vq")
 
 
-# ---------------------------------------------------------------- load_pipeline
+# ---------------------------------------------------------------- load_model_set
 
 
 def _trans_dir(tmp_path: Path, kind: str, seed: int, **extra) -> tuple[Path, nn.Module]:
@@ -236,13 +237,13 @@ def _trans_dir(tmp_path: Path, kind: str, seed: int, **extra) -> tuple[Path, nn.
     return out, model
 
 
-def test_load_pipeline_momask(tmp_path, vq_dir):
+def test_load_model_set_momask(tmp_path, vq_dir):
     trans_dir, trans = _trans_dir(tmp_path, "mask_transformer", 1)
     res_dir, res = _trans_dir(tmp_path, "res_transformer", 2)
     opt = read_opt(trans_dir)
     assert opt["n_layers"] == "1" and "code_dim" not in opt  # official spelling, VQ-derived
     assert opt["vq_name"] == "rvq"
-    pipe = load_pipeline(vq_dir, trans_dir, res_dir)
+    pipe = load_model_set(ModelSet(vq_dir, trans_dir, res_dir))
     assert pipe.trans_kind == "mask_transformer"
     _same_state(trans, pipe.trans)
     _same_state(res, pipe.res)
@@ -250,35 +251,35 @@ def test_load_pipeline_momask(tmp_path, vq_dir):
     assert pipe.trans.config.code_dim == 8 and pipe.res.config.num_quantizers == 3
     assert np.array_equal(pipe.mean, _meta()[0])
     assert set(pipe.opts) == {"vq", "trans", "res"}
-    assert load_pipeline(vq_dir, trans_dir).res is None
+    assert load_model_set(ModelSet(vq_dir, trans_dir)).res is None
 
 
-def test_load_pipeline_bamm_is_detected(tmp_path, vq_dir):
+def test_load_model_set_bamm_is_detected(tmp_path, vq_dir):
     trans_dir, trans = _trans_dir(tmp_path, "bamm_transformer", 4)
-    pipe = load_pipeline(vq_dir, trans_dir)
+    pipe = load_model_set(ModelSet(vq_dir, trans_dir))
     assert pipe.trans_kind == "bamm_transformer"
     _same_state(trans, pipe.trans)
 
 
-def test_load_pipeline_legacy_trans_key(tmp_path, vq_dir):
+def test_load_model_set_legacy_trans_key(tmp_path, vq_dir):
     trans_dir, trans = _trans_dir(tmp_path, "mask_transformer", 1)
     path = trans_dir / "model" / "latest.tar"
     ckpt = torch.load(path, weights_only=True)
     torch.save({"trans": ckpt.pop("t2m_transformer"), **ckpt}, path)
-    _same_state(trans, load_pipeline(vq_dir, trans_dir).trans)
+    _same_state(trans, load_model_set(ModelSet(vq_dir, trans_dir)).trans)
 
 
-def test_load_pipeline_errors(tmp_path, vq_dir):
+def test_load_model_set_errors(tmp_path, vq_dir):
     trans_dir, _ = _trans_dir(tmp_path, "mask_transformer", 1, num_tokens=32, code_dim=8)
     with pytest.raises(CheckpointError, match=r"token_emb.weight' has 34 rows.*nb_code=16"):
-        load_pipeline(vq_dir, trans_dir)
+        load_model_set(ModelSet(vq_dir, trans_dir))
     with pytest.raises(StateDictMismatchError, match=r"token_emb.weight"):
-        load_pipeline(vq_dir, trans_dir, trans_kind="mask_transformer")
+        load_model_set(ModelSet(vq_dir, trans_dir), trans_kind="mask_transformer")
     with pytest.raises(CheckpointError, match=r"transformer directory .* not found"):
-        load_pipeline(vq_dir, tmp_path / "missing")
+        load_model_set(ModelSet(vq_dir, tmp_path / "missing"))
     (vq_dir / "meta" / "mean.npy").unlink()
     with pytest.raises(CheckpointError, match=r"meta/mean\.npy not found"):
-        load_pipeline(vq_dir, trans_dir)
+        load_model_set(ModelSet(vq_dir, trans_dir))
 
 
 @pytest.mark.parametrize("name", ["momask_mask_transformer_small", "momask_res_transformer_small",

@@ -10,12 +10,18 @@ import pytest
 import torch
 
 from hmu_core.errors import ConfigError, HmuError
-from hmu_core.models import build, save_model_dir
+from hmu_core.models import build
 from hmu_core.models import generate as G
-from hmu_core.models.pipeline import Pipeline
+from hmu_core.models.checkpoints import save_model_dir
+from hmu_core.models.model_set import (
+    LoadedModelSet,
+    resolve_model_set,
+    write_model_set,
+)
 from hmu_core.motion.motion import Motion
 from hmu_core.sampling.lengths import MAX_TOKENS, MIN_TOKENS
 from hmu_core.sampling.params import SamplingParams
+from hmu_core.text.registry import DEFAULT_TEXT_ENCODER
 
 CLIP_DIM, NB_CODE, CODE_DIM, Q = 8, 16, 8, 3
 _TRANS = dict(code_dim=CODE_DIM, cond_mode="text", latent_dim=16, ff_size=32, num_layers=1,
@@ -58,8 +64,8 @@ def _parts(kind: str = "mask_transformer"):
 
 def _generator(kind: str = "mask_transformer", with_res: bool = True, with_est: bool = True):
     vq, trans, res, est, mean, std = _parts(kind)
-    pipe = Pipeline(vq=vq, trans=trans, res=res if with_res else None, mean=mean, std=std,
-                    trans_kind=kind)
+    pipe = LoadedModelSet(vq=vq, trans=trans, res=res if with_res else None, mean=mean,
+                          std=std, trans_kind=kind)
     return G.MotionGenerator(pipeline=pipe, text_encoder=HashEncoder(),
                        length_estimator=est if with_est else None, source={"model_dir": "x"})
 
@@ -163,9 +169,9 @@ def _save_set(root, base="trans", kind="mask_transformer"):
 
 def test_model_set_directory_round_trip(tmp_path):
     _save_set(tmp_path)
-    models = G.resolve_model_set(tmp_path)
+    models = resolve_model_set(tmp_path)
     assert models.trans == tmp_path / "trans" and models.res == tmp_path / "res"
-    assert models.text_encoder == G.DEFAULT_TEXT_ENCODER
+    assert models.text_encoder == DEFAULT_TEXT_ENCODER
     gen = G.load_generator(models, text_encoder=HashEncoder())
     out = G.generate_motions(gen, "walk", seed=2)
     assert out.motions[0].provenance["model_dir"] == str(tmp_path)
@@ -174,29 +180,29 @@ def test_model_set_directory_round_trip(tmp_path):
 
 def test_model_set_json_names_parts_and_encoder(tmp_path):
     _save_set(tmp_path, base="bamm", kind="bamm_transformer")
-    G.write_model_set(tmp_path, text_encoder="clip:/w/ViT-B-32.pt", vq="vq", trans="bamm",
-                      res=None)
-    models = G.resolve_model_set(tmp_path)
+    write_model_set(tmp_path, text_encoder="clip:/w/ViT-B-32.pt", vq="vq", trans="bamm",
+                    res=None)
+    models = resolve_model_set(tmp_path)
     assert models.trans == tmp_path / "bamm" and models.res is None
     assert models.text_encoder == "clip:/w/ViT-B-32.pt"
-    assert G.resolve_model_set(tmp_path, text_encoder="minilm").text_encoder == "minilm"
+    assert resolve_model_set(tmp_path, text_encoder="minilm").text_encoder == "minilm"
     gen = G.load_generator(models, text_encoder=HashEncoder())
     assert gen.kind == "bamm" and gen.pipeline.res is None
 
 
 def test_model_set_errors(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
-        G.resolve_model_set(tmp_path / "missing")
+        resolve_model_set(tmp_path / "missing")
     with pytest.raises(ConfigError, match="no vq"):
-        G.resolve_model_set(tmp_path)
+        resolve_model_set(tmp_path)
     (tmp_path / "hmu.json").write_text("{not json")
     with pytest.raises(ConfigError, match="JSON"):
-        G.resolve_model_set(tmp_path)
+        resolve_model_set(tmp_path)
     (tmp_path / "hmu.json").write_text(json.dumps({"format": "hmu-model-set", "vq": "vq",
                                                    "trans": "trans"}))
     with pytest.raises(ConfigError, match="not found"):
-        G.resolve_model_set(tmp_path)
+        resolve_model_set(tmp_path)
     (tmp_path / "vq").mkdir()
     (tmp_path / "trans").mkdir()
     with pytest.raises(HmuError):  # empty directories: no opt.txt / checkpoint
-        G.load_generator(G.resolve_model_set(tmp_path), text_encoder=HashEncoder())
+        G.load_generator(resolve_model_set(tmp_path), text_encoder=HashEncoder())

@@ -21,7 +21,8 @@ def model_motions() -> dict[str, Motion]:
     seed 0 + i; about 6 s on two cores)."""
     pytest.importorskip("torch", reason="generating the test motions needs torch")
     from hmu_core.assets import default_model_dir
-    from hmu_core.models.generate import generate_motions, load_generator, resolve_model_set
+    from hmu_core.models.generate import generate_motions, load_generator
+    from hmu_core.models.model_set import resolve_model_set
 
     generator = load_generator(resolve_model_set(default_model_dir()))
     out = generate_motions(generator, list(TEST_PROMPTS.values()), seconds=4.0, seed=0)

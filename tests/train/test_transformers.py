@@ -10,7 +10,7 @@ from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
 from hmu_core.models import build, resolve_kind
 from hmu_core.models.checkpoints import load_model_dir, read_checkpoint
-from hmu_core.models.pipeline import load_pipeline
+from hmu_core.models.model_set import ModelSet, load_model_set
 from hmu_core.train.data import TextFeatureCache, text_motion_splits
 from hmu_core.train.loop import RunOptions
 from hmu_core.train.runtime import init_runtime
@@ -76,7 +76,7 @@ def test_resume_after_a_kill_is_bit_identical(kind, synth_dir, vq_dir, encoder, 
         assert torch.equal(tensor, b[key][name]), name
 
 
-def test_trained_dirs_load_through_load_pipeline(synth_dir, vq_dir, encoder, tmp_path):
+def test_trained_dirs_load_through_load_model_set(synth_dir, vq_dir, encoder, tmp_path):
     preset = tiny_trans_preset(max_iters=2)
     for kind in ("mask", "res", "bamm"):
         train(kind, synth_dir, vq_dir, encoder, preset, RunOptions(out_dir=tmp_path / kind),
@@ -87,7 +87,7 @@ def test_trained_dirs_load_through_load_pipeline(synth_dir, vq_dir, encoder, tmp
     assert {"latest.tar", "net_best_loss.tar", "net_best_fid.tar"} <= files
     assert set(read_checkpoint(tmp_path / "res" / "model" / "net_best_fid.tar")) >= {
         "res_transformer", "ep"}
-    pipe = load_pipeline(vq_dir, tmp_path / "mask", tmp_path / "res")
+    pipe = load_model_set(ModelSet(vq_dir, tmp_path / "mask", tmp_path / "res"))
     assert pipe.trans_kind == "mask_transformer"
     assert pipe.opts["trans"]["vq_name"] == vq_dir.name
     pipe.trans.attach_text_encoder(encoder)
@@ -99,7 +99,7 @@ def test_trained_dirs_load_through_load_pipeline(synth_dir, vq_dir, encoder, tmp
     assert full.shape == (1, 6, 3)
     motion = pipe.vq.forward_decoder(full)
     assert motion.shape == (1, 24, 263) and bool(torch.isfinite(motion).all())
-    bamm = load_pipeline(vq_dir, tmp_path / "bamm")
+    bamm = load_model_set(ModelSet(vq_dir, tmp_path / "bamm"))
     assert bamm.trans_kind == "bamm_transformer"
 
 
@@ -111,8 +111,9 @@ def test_other_encoder_width_loads_with_its_clip_dim(synth_dir, vq_dir, tmp_path
                             overrides={"code_dim": 16, "num_tokens": 32, "clip_dim": 48})
     assert loaded.model.cond_emb.weight.shape == (32, 48)
     assert loaded.opt["clip_dim"] == "48" and loaded.opt["text_encoder"] == "test-hash-48"
-    # load_pipeline reads clip_dim from opt.txt (official files lack it: 512)
-    assert load_pipeline(vq_dir, tmp_path / "m").trans.cond_emb.weight.shape == (32, 48)
+    # load_model_set reads clip_dim from opt.txt (official files lack it: 512)
+    loaded = load_model_set(ModelSet(vq_dir, tmp_path / "m"))
+    assert loaded.trans.cond_emb.weight.shape == (32, 48)
 
 
 def test_unknown_kind_is_refused(synth_dir, vq_dir, encoder, tmp_path):

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from hmu_core.data.datasets import meta_stats
-from hmu_core.models import build, save_model_dir
-from hmu_core.models.generate import write_model_set
+from hmu_core.models import build
+from hmu_core.models.checkpoints import save_model_dir
+from hmu_core.models.model_set import write_model_set
 from hmu_core.synth.generate import write_synthetic_dataset
 
 CLIP_DIM, NB_CODE, CODE_DIM, Q = 384, 32, 16, 3  # 384: the MiniLM text encoder's width

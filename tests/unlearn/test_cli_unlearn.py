@@ -13,7 +13,7 @@ from hmu_core.cli.main import main
 from hmu_core.models.checkpoints import read_checkpoint
 from hmu_core.unlearn.record import tensor_sha256
 
-from .conftest import NB_CODE
+from .conftest import NB_CODE, write_micro_set
 
 
 def _tensors(model_set: Path) -> dict[str, torch.Tensor]:
@@ -86,6 +86,17 @@ def test_lcr_rerun_gives_the_same_files(momask_set, unlearn_data, tmp_path):
     merged = record["results"]["removed_codes"]["0"]
     assert merged == list(dict.fromkeys(per["kick"]["codes"]["0"] + per["punch"]["codes"]["0"]))
 
+
+
+@pytest.mark.parametrize("method", ["lcr", "suppress"])
+def test_no_cache_leaves_the_model_set_alone(method, unlearn_data, tmp_path):
+    source = write_micro_set(tmp_path / "set", unlearn_data)
+    assert _run(method, "--model", source, "--data", unlearn_data, "--concept", "kick", "--r",
+                "2", "--repeats", "1", "--no-cache", "--out", tmp_path / "a") == 0
+    assert not (source / "cache").exists()
+    assert _run(method, "--model", source, "--data", unlearn_data, "--concept", "kick", "--r",
+                "2", "--repeats", "1", "--out", tmp_path / "b") == 0
+    assert list((source / "cache").iterdir())
 
 def test_lcr_on_bamm_and_other_layers(bamm_set, unlearn_data, tmp_path):
     out = tmp_path / "lcr_bamm"

@@ -12,9 +12,9 @@ import torch
 from hmu_core.errors import ConfigError
 from hmu_core.unlearn.code_stats import SampleProtocol
 from hmu_core.unlearn.concept_data import load_concept_data
-from hmu_core.unlearn.model_io import load_model_set
+from hmu_core.models.model_set import load_model_set
 from hmu_core.unlearn.suppress_model import SuppressConfig
-from hmu_core.unlearn.suppress_set import make_suppress_set, reapply_suppression
+from hmu_core.unlearn.sets import make_suppress_set, reapply_suppression
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def _states(path: Path) -> dict[str, dict[str, torch.Tensor]]:
 
 
 def test_reapplied_record_gives_the_same_weights(original, momask_set, tmp_path):
-    assert sum(len(c) for c in original.codes.values()) == 12
+    assert sum(len(c) for c in original.result.codes.values()) == 12
     again = reapply_suppression(load_model_set(momask_set), original.record, tmp_path / "again")
     want, got = _states(original.path), _states(again.path)
     assert sorted(want) == sorted(got) == ["length_estimator", "res", "trans", "vq"]
@@ -44,7 +44,7 @@ def test_reapplied_record_gives_the_same_weights(original, momask_set, tmp_path)
             assert torch.equal(tensor, got[part][key]), f"{part} {key}"
     edited = want["trans"]["output_process.poseFinal.bias"]
     base = _states(momask_set)["trans"]["output_process.poseFinal.bias"]
-    assert int((edited != base).sum()) == len(original.codes[0]) == 4  # the edit is there
+    assert int((edited != base).sum()) == len(original.result.codes[0]) == 4  # the edit is there
     record = json.loads((again.path / "unlearning.json").read_text(encoding="utf-8"))
     assert record["results"] == original.record["results"]
     assert record["edits"] == original.record["edits"]
@@ -78,7 +78,7 @@ def test_the_shipped_record_reapplies_to_the_default_model(tmp_path):
     assert record["method"] == "suppress" and record["parameters"]["r"] == {
         "0": 32, "1": 32, "2": 32, "3": 32}
     assert [c["name"] for c in record["concepts"]] == ["violence_motionx"]
-    assert {q: len(c) for q, c in made.codes.items()} == {0: 32, 1: 32, 2: 32, 3: 32}
+    assert {q: len(c) for q, c in made.result.items()} == {0: 32, 1: 32, 2: 32, 3: 32}
     assert (made.path / "unlearning.json").is_file()
 
 
