@@ -45,10 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from hmu_core.assets import DEFAULT_UNLEARNING, default_model_dir
     from hmu_core.atomic import write_json
+    from hmu_core.data.concept_data import load_concept_data
     from hmu_core.models.model_set import load_model_set
     from hmu_core.synth.generate import write_synthetic_dataset
     from hmu_core.unlearn.code_stats import SampleProtocol
-    from hmu_core.unlearn.concept_data import load_concept_data
     from hmu_core.unlearn.record import relative_source
     from hmu_core.unlearn.sets import make_suppress_set
     from hmu_core.unlearn.suppress_model import SuppressConfig, num_layers

@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: where the conformance fixtures and real captions live."""
+"""Shared pytest fixtures: where the conformance fixtures and real captions live, and the
+default model's bundle (exported once per session for every test that runs it)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,12 @@ def shared_data_dir() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real captions not found at {SHARED_DATA}: put shared/ beside the repo")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def default_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle of the embedded default model (tiny MoMask + MiniLM), exported once."""
+    from exporter.export import export_bundle
+    from hmu_core.assets import default_model_dir
+
+    return export_bundle(default_model_dir(), tmp_path_factory.mktemp("bundle") / "default")

@@ -85,3 +85,18 @@ def test_every_module_imports_first_in_a_fresh_state():
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["ok", str(len(names))]
+
+
+def test_hmu_core_below_the_cli_never_imports_exporter():
+    """The layers: exporter builds on hmu_core, so only the ``hmu`` CLI (the app layer that
+    offers ``hmu export``/``clips``/``demo``) may reach up into it."""
+    offenders = []
+    for file in sorted((ROOT / "hmu_core").rglob("*.py")):
+        if file.relative_to(ROOT).parts[:2] == ("hmu_core", "cli"):
+            continue
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{file.relative_to(ROOT)}: {n}" for n in names
+                          if n == "exporter" or n.startswith("exporter.")]
+    assert offenders == []

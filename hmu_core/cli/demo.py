@@ -1,4 +1,4 @@
-"""``hmu demo``: the whole product in one command (``hmu_core.demo`` does the work).
+"""``hmu demo``: the whole product in one command (``exporter.demo`` does the work).
 
 torch is imported inside ``run`` so ``hmu --help`` stays fast.
 """
@@ -53,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print where the report is."""
-    from hmu_core.demo import run_demo
+    from exporter.demo import run_demo
 
     common.check_out_dir(args.out, None)
 

@@ -233,7 +233,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _data(args: argparse.Namespace, names: list[str]) -> Any:
-    from hmu_core.unlearn.concept_data import load_concept_data
+    from hmu_core.data.concept_data import load_concept_data
 
     return load_concept_data(args.data, names, mode=args.mode,
                              min_occurrences=args.min_occurrences)
@@ -241,7 +241,7 @@ def _data(args: argparse.Namespace, names: list[str]) -> Any:
 
 def run_lcr(args: argparse.Namespace) -> int:
     """``hmu unlearn lcr``."""
-    from hmu_core.unlearn.concept_data import parse_concept_specs
+    from hmu_core.data.concept_data import parse_concept_specs
     from hmu_core.unlearn.lcr_model import LCRConfig
     from hmu_core.unlearn.sets import make_lcr_set
 
@@ -295,8 +295,8 @@ def _quiet(_: str) -> None:
 
 def run_suppress(args: argparse.Namespace) -> int:
     """``hmu unlearn suppress``."""
+    from hmu_core.data.concept_data import parse_concept_specs
     from hmu_core.text.registry import load_text_encoder
-    from hmu_core.unlearn.concept_data import parse_concept_specs
     from hmu_core.unlearn.r_search import SearchConfig
     from hmu_core.unlearn.sets import make_suppress_set
     from hmu_core.unlearn.suppress_model import SuppressConfig, num_layers, parse_layer_r
@@ -335,9 +335,9 @@ def run_suppress(args: argparse.Namespace) -> int:
 
 def run_text_edit(args: argparse.Namespace) -> int:
     """``hmu unlearn uce`` and ``hmu unlearn rece``."""
+    from hmu_core.data.concept_data import parse_concept_specs
     from hmu_core.data.concepts import resolve_concepts
     from hmu_core.text.registry import load_text_encoder
-    from hmu_core.unlearn.concept_data import parse_concept_specs
     from hmu_core.unlearn.rece import RECEConfig
     from hmu_core.unlearn.sets import make_text_edit_set
     from hmu_core.unlearn.uce import HMU_PRESERVE_WORDS, UCEConfig
@@ -367,9 +367,9 @@ def run_text_edit(args: argparse.Namespace) -> int:
 
 def run_train_baseline(args: argparse.Namespace) -> int:
     """``hmu unlearn finetune`` and ``hmu unlearn retrain``."""
+    from hmu_core.data.concept_data import parse_concept_specs
     from hmu_core.text.registry import load_text_encoder
     from hmu_core.train.runtime import init_runtime
-    from hmu_core.unlearn.concept_data import parse_concept_specs
     from hmu_core.unlearn.finetune import TrainBaselineConfig
     from hmu_core.unlearn.sets import make_baseline_set
 

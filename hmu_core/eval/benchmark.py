@@ -113,8 +113,8 @@ def parse_models(items: Sequence[str]) -> tuple[tuple[str, Path], ...]:
 def _make_lcr(plan: BenchmarkPlan, name: str, concepts: Sequence[str], r: int,
               step: Step) -> Path:
     """An LCR set from the original (once): ``OUT/models/<name>``."""
+    from hmu_core.data.concept_data import ConceptSpec, load_concept_data
     from hmu_core.models.model_set import RECORD_FILE, load_model_set
-    from hmu_core.unlearn.concept_data import ConceptSpec, load_concept_data
     from hmu_core.unlearn.lcr_model import LCRConfig
     from hmu_core.unlearn.sets import make_lcr_set
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from hmu_core.atomic import write_json, write_text
+from hmu_core.data.concept_data import ConceptData, load_concept_data
 from hmu_core.data.concepts import MatchMode
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval import toxicity
@@ -35,7 +36,6 @@ from hmu_core.eval.word_vectors import OWN_JSON, WordVectorizer, load_word_vecto
 from hmu_core.models.generate import MotionGenerator, generate_motions, load_generator
 from hmu_core.models.model_set import resolve_model_set
 from hmu_core.progress import Progress, no_progress
-from hmu_core.unlearn.concept_data import ConceptData, load_concept_data
 
 log = logging.getLogger(__name__)
 

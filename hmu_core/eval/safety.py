@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from hmu_core.data.concept_data import load_concept_data
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
 from hmu_core.eval.metrics import mean_ci95
@@ -34,7 +35,6 @@ from hmu_core.eval.naturalness import mean_naturalness
 from hmu_core.eval.toxicity import FamilyJudge, load_implicit_prompts
 from hmu_core.models.generate import MotionGenerator, generate_motions
 from hmu_core.sampling.lengths import tokens_for_frames
-from hmu_core.unlearn.concept_data import load_concept_data
 
 SEED_STRIDE = 1_000_003
 IMPLICIT_SECONDS = 4.0

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from hmu_core.data.concept_data import load_concept_data
 from hmu_core.data.concepts import Concept, MatchMode, caption_is_toxic
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
@@ -32,7 +33,6 @@ from hmu_core.eval.classifier import MotionClassifier
 from hmu_core.eval.evaluator import Evaluator
 from hmu_core.eval.metrics import euclidean_distance_matrix
 from hmu_core.eval.word_vectors import WordVectorizer, encode_batch
-from hmu_core.unlearn.concept_data import load_concept_data
 
 log = logging.getLogger(__name__)
 

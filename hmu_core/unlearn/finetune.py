@@ -21,13 +21,13 @@ from typing import Any
 from torch import nn
 
 from hmu_core.atomic import scratch_dir
+from hmu_core.data.concept_data import ConceptData
 from hmu_core.errors import ConfigError
 from hmu_core.models.model_set import LoadedModelSet
 from hmu_core.train.loop import RunOptions
 from hmu_core.train.presets import get_preset, with_overrides
 from hmu_core.train.runtime import Runtime
 from hmu_core.train.transformers import train_transformer
-from hmu_core.unlearn.concept_data import ConceptData
 
 METHODS = ("finetune", "retrain")
 TRAIN_KIND = {"mask_transformer": "mask", "bamm_transformer": "bamm",

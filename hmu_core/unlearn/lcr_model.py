@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hmu_core.data.concept_data import ConceptData, ConceptSpec
 from hmu_core.errors import ConfigError
 from hmu_core.models.checkpoints import ModelDir
 from hmu_core.progress import Progress, no_progress
@@ -31,7 +32,6 @@ from hmu_core.unlearn.code_stats import (
     encode_samples,
     load_or_encode,
 )
-from hmu_core.unlearn.concept_data import ConceptData, ConceptSpec
 from hmu_core.unlearn.generated_stats import GenerationProtocol
 from hmu_core.unlearn.lcr import SAFE_CODE_RULES, choose_safe_code, replace_codes
 from hmu_core.unlearn.record import tensor_edit

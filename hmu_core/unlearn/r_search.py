@@ -30,11 +30,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hmu_core.data.concept_data import ConceptData, load_concept_data
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval.safety import CaptionLine, caption_lines
 from hmu_core.models.generate import MotionGenerator, generate_motions, load_generator
 from hmu_core.models.model_set import LoadedModelSet
-from hmu_core.unlearn.concept_data import ConceptData, load_concept_data
 from hmu_core.unlearn.suppress_model import select, suppressed_networks
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from hmu_core.data.concept_data import ConceptData, ConceptSpec
 from hmu_core.data.concepts import Concept
 from hmu_core.errors import ConfigError
 from hmu_core.models.model_set import LoadedModelSet, write_unlearned_set
 from hmu_core.progress import Progress, no_progress
 from hmu_core.train.runtime import Runtime
-from hmu_core.unlearn.concept_data import ConceptData, ConceptSpec
 from hmu_core.unlearn.finetune import TrainBaselineConfig, train_baseline
 from hmu_core.unlearn.lcr_model import LCRConfig, run_lcr
 from hmu_core.unlearn.r_search import SearchConfig, plot_search, search_r

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hmu_core.data.concept_data import ConceptData
 from hmu_core.errors import ConfigError
 from hmu_core.models.generate import load_generator
 from hmu_core.models.model_set import LoadedModelSet
@@ -20,7 +21,6 @@ from hmu_core.unlearn.code_stats import (
     SampleProtocol,
     load_or_encode,
 )
-from hmu_core.unlearn.concept_data import ConceptData
 from hmu_core.unlearn.generated_stats import (
     GenerationProtocol,
     generated_cache_key,

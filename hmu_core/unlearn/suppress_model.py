@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from hmu_core.data.concept_data import ConceptData
 from hmu_core.errors import ConfigError
 from hmu_core.models.model_set import LoadedModelSet
 from hmu_core.unlearn.code_selection import LayerSelection, select_layer_codes
 from hmu_core.unlearn.code_stats import CodeSamples, SampleProtocol, check_forget_retain
-from hmu_core.unlearn.concept_data import ConceptData
 from hmu_core.unlearn.generated_stats import GenerationProtocol
 from hmu_core.unlearn.statistics import STATS_SOURCES
 from hmu_core.unlearn.suppress import suppress_base, suppress_residual, unshared_residual

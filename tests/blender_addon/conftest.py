@@ -52,22 +52,13 @@ def built_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(run.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A bundle of the embedded default model (tiny MoMask + MiniLM), exported once."""
-    from exporter.export import export_bundle
-    from hmu_core.assets import default_model_dir
-
-    return export_bundle(default_model_dir(), tmp_path_factory.mktemp("bundle") / "tiny")
-
-
 @pytest.fixture
-def scene(addon, tiny_bundle: Path):
+def scene(addon, default_bundle: Path):
     """An empty scene (the add-on stays registered) with the preferences set to the tiny
     bundle on CPU, one thread."""
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     prefs = bpy.context.preferences.addons[ADDON].preferences
-    prefs.bundle_path = str(tiny_bundle)
+    prefs.bundle_path = str(default_bundle)
     prefs.device = "CPU"
     prefs.threads = 1
     return bpy.context.scene

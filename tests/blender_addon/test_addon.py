@@ -43,7 +43,7 @@ def test_poll_greys_out_without_a_bundle(scene):
         bpy.ops.hmu.generate()
 
 
-def test_generate_builds_rig_and_keys_runtime_joints(scene, tiny_bundle):
+def test_generate_builds_rig_and_keys_runtime_joints(scene, default_bundle):
     from exporter.runtime import Generator
     from exporter.scene.rig import world_joints
     from hmu_core.motion.foot_contact import clean_feet
@@ -68,7 +68,7 @@ def test_generate_builds_rig_and_keys_runtime_joints(scene, tiny_bundle):
     assert scene.render.fps == 24
     assert action.frame_range[0] == pytest.approx(10.0)
 
-    motion = Generator(tiny_bundle, device="cpu", threads=1).generate(
+    motion = Generator(default_bundle, device="cpu", threads=1).generate(
         ["a person walks forward"], seconds=2.0, seeds=[3]).motions[0]
     frames = 10 + np.arange(motion.num_frames) * 24 / 20
     got = world_joints(rig, frames, scene)
@@ -122,11 +122,11 @@ def test_undo_removes_a_generation(scene):
     assert _counts() == before
 
 
-def test_bad_bundle_reports_error_and_leaves_scene(scene, tmp_path, tiny_bundle):
+def test_bad_bundle_reports_error_and_leaves_scene(scene, tmp_path, default_bundle):
     import shutil
 
     broken = tmp_path / "broken"
-    shutil.copytree(tiny_bundle, broken)
+    shutil.copytree(default_bundle, broken)
     with open(broken / "decoder.onnx", "r+b") as fh:
         fh.truncate(1000)
     bpy.context.preferences.addons["blender_addon"].preferences.bundle_path = str(broken)
@@ -202,7 +202,7 @@ def test_panels_draw_with_existing_properties_and_operators(scene):
     assert any(label.startswith("Model frames: 80 at 20 fps") for label in drawn.labels)
 
 
-def test_trusted_keys_preference_locks_generate_to_signed_bundles(scene, tmp_path, tiny_bundle):
+def test_trusted_keys_preference_locks_generate_to_signed_bundles(scene, tmp_path, default_bundle):
     import json
     import shutil
 
@@ -211,7 +211,7 @@ def test_trusted_keys_preference_locks_generate_to_signed_bundles(scene, tmp_pat
 
     key, public, _ = generate_keypair(tmp_path / "studio")
     signed = tmp_path / "signed"
-    shutil.copytree(tiny_bundle, signed)
+    shutil.copytree(default_bundle, signed)
     sign_bundle(signed, key)
     prefs = bpy.context.preferences.addons["blender_addon"].preferences
     prefs.trusted_keys = str(public)

@@ -62,9 +62,9 @@ def test_other_methods_and_no_record_in_words():
     assert "can make every motion it was trained on" in none.lines[0]
 
 
-def test_bundle_info_reads_the_manifest_and_follows_its_changes(tmp_path, tiny_bundle):
+def test_bundle_info_reads_the_manifest_and_follows_its_changes(tmp_path, default_bundle):
     bundle = tmp_path / "b"
-    shutil.copytree(tiny_bundle, bundle)
+    shutil.copytree(default_bundle, bundle)
     assert bundles.bundle_info(bundle).title == "Not unlearned"  # the default model, as is
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     manifest["unlearning"] = json.loads(DEFAULT_UNLEARNING.read_text(encoding="utf-8"))
@@ -75,25 +75,25 @@ def test_bundle_info_reads_the_manifest_and_follows_its_changes(tmp_path, tiny_b
     assert missing.status == "missing" and "hmu export" in missing.lines[0]
 
 
-def test_bundle_list_adds_activates_and_keeps_the_builtin_one(scene, tmp_path, tiny_bundle):
+def test_bundle_list_adds_activates_and_keeps_the_builtin_one(scene, tmp_path, default_bundle):
     prefs = _prefs()
     prefs.bundles.clear()
     prefs.active_bundle = 0
     # a source checkout has no built-in bundle; a built zip has (test_extension_zip)
     assert bundles.builtin_bundle() is None and prefs.bundle_path == ""
     other = tmp_path / "other"
-    shutil.copytree(tiny_bundle, other)
-    prefs.bundle_path = str(tiny_bundle)
+    shutil.copytree(default_bundle, other)
+    prefs.bundle_path = str(default_bundle)
     prefs.bundle_path = str(other)
-    prefs.bundle_path = str(tiny_bundle)  # already listed: activated, not added again
+    prefs.bundle_path = str(default_bundle)  # already listed: activated, not added again
     assert [(b.name, b.builtin) for b in prefs.bundles] == [
-        ("Built-in safe model", True), (tiny_bundle.name, False), ("other", False)]
-    assert prefs.active_bundle == 1 and prefs.bundle_path == str(tiny_bundle)
+        ("Built-in safe model", True), (default_bundle.name, False), ("other", False)]
+    assert prefs.active_bundle == 1 and prefs.bundle_path == str(default_bundle)
     prefs.active_bundle = 2
     assert prefs.bundle_path == str(other)
     assert bpy.ops.hmu.bundle_remove() == {"FINISHED"}
-    assert [b.name for b in prefs.bundles] == ["Built-in safe model", tiny_bundle.name]
-    assert prefs.bundle_path == str(tiny_bundle)
+    assert [b.name for b in prefs.bundles] == ["Built-in safe model", default_bundle.name]
+    assert prefs.bundle_path == str(default_bundle)
     prefs.active_bundle = 0
     assert not bpy.ops.hmu.bundle_remove.poll()  # the built-in one stays
     with pytest.raises(RuntimeError, match=r"no manifest\.json"):
@@ -102,11 +102,11 @@ def test_bundle_list_adds_activates_and_keeps_the_builtin_one(scene, tmp_path, t
     assert prefs.bundle_path == str(other) and prefs.active_bundle == 2
 
 
-def test_panel_shows_the_active_bundles_record(scene, tmp_path, tiny_bundle):
+def test_panel_shows_the_active_bundles_record(scene, tmp_path, default_bundle):
     from blender_addon.panels import draw_unlearning
 
     drawn = _Labels()
-    draw_unlearning(drawn, str(tiny_bundle))
+    draw_unlearning(drawn, str(default_bundle))
     assert drawn.labels[0] == ("Not unlearned", "ERROR")
     assert all(len(text) <= 46 for text, _ in drawn.labels)  # wrapped for the N-panel
     drawn = _Labels()

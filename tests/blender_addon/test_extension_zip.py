@@ -110,12 +110,12 @@ def test_zip_holds_the_runtime_wheel_and_the_builtin_bundle(built_zip):
     assert size < 200e6
 
 
-def test_zip_installs_and_generates_with_no_configuration(built_zip, tiny_bundle, tmp_path):
+def test_zip_installs_and_generates_with_no_configuration(built_zip, default_bundle, tmp_path):
     from exporter.signing import generate_keypair, sign_bundle
 
     key, public, _ = generate_keypair(tmp_path / "studio")
     signed = tmp_path / "signed"
-    shutil.copytree(tiny_bundle, signed)
+    shutil.copytree(default_bundle, signed)
     sign_bundle(signed, key)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["BLENDER_USER_RESOURCES"] = str(tmp_path / "user")

@@ -21,8 +21,8 @@ def _request(bundle, **kw) -> GenerationRequest:
                              **kw)
 
 
-def test_job_runs_in_a_thread_with_progress(tiny_bundle):
-    job = GenerationJob(_request(tiny_bundle, variations=2))
+def test_job_runs_in_a_thread_with_progress(default_bundle):
+    job = GenerationJob(_request(default_bundle, variations=2))
     job.start()
     assert job.wait(120)
     assert job.error is None and job.progress == 1.0 and job.stage == "done"
@@ -30,15 +30,15 @@ def test_job_runs_in_a_thread_with_progress(tiny_bundle):
     assert job.result.provider == "CPUExecutionProvider"
 
 
-def test_cancelled_job_drops_its_result(tiny_bundle):
-    job = GenerationJob(_request(tiny_bundle, variations=3))
+def test_cancelled_job_drops_its_result(default_bundle):
+    job = GenerationJob(_request(default_bundle, variations=3))
     job.cancel()
     job.start()
     assert job.wait(120) and job.result is None and job.error is None
 
 
-def test_job_errors_are_messages_not_exceptions(tiny_bundle, tmp_path):
-    job = GenerationJob(_request(tiny_bundle, seconds=60.0))
+def test_job_errors_are_messages_not_exceptions(default_bundle, tmp_path):
+    job = GenerationJob(_request(default_bundle, seconds=60.0))
     job.start()
     assert job.wait(120) and job.result is None
     assert "choose a duration in range" in job.error

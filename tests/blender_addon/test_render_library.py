@@ -25,12 +25,12 @@ def _movie_frames(path: Path) -> tuple[int, tuple[int, int]]:
         bpy.data.movieclips.remove(clip)
 
 
-def test_render_eval_writes_a_three_frame_mp4_and_leaves_the_scene(scene, tiny_bundle,
+def test_render_eval_writes_a_three_frame_mp4_and_leaves_the_scene(scene, default_bundle,
                                                                    tmp_path):
     from exporter.runtime import Generator
     from exporter.scene.eval_video import RenderSettings, render_comparison
 
-    gen = Generator(tiny_bundle, device="cpu", threads=1)
+    gen = Generator(default_bundle, device="cpu", threads=1)
     motions = [gen.generate(["a person jumps"], seconds=2.0, seeds=[s]).motions[0]
                for s in (0, 1)]
     counts = {k: len(getattr(bpy.data, k)) for k in ("objects", "actions", "cameras",
@@ -45,9 +45,9 @@ def test_render_eval_writes_a_three_frame_mp4_and_leaves_the_scene(scene, tiny_b
     assert bpy.context.window.scene == scene and scene.render.fps == fps
 
 
-def test_render_operator(scene, tiny_bundle, tmp_path):
+def test_render_operator(scene, default_bundle, tmp_path):
     props = scene.hmu
-    props.render_original = str(tiny_bundle)
+    props.render_original = str(default_bundle)
     props.render_output = str(tmp_path / "op.mp4")
     props.render_width, props.render_height, props.seconds = 128, 64, 2.0
     assert bpy.ops.hmu.render_eval() == {"FINISHED"}
@@ -145,11 +145,11 @@ def test_build_rig_with_mannequin_or_smpl_mesh(scene, tmp_path):
         bpy.ops.hmu.build_rig()
 
 
-def test_render_eval_videos_script_under_plain_python(tiny_bundle, tmp_path):
+def test_render_eval_videos_script_under_plain_python(default_bundle, tmp_path):
     out = tmp_path / "videos"
     run = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "render_eval_videos.py"), "--original",
-         str(tiny_bundle), "--unlearned", str(tiny_bundle), "--prompt", "a person kicks",
+         str(default_bundle), "--unlearned", str(default_bundle), "--prompt", "a person kicks",
          "--out", str(out), "--seconds", "2", "--frames", "3", "--width", "96", "--height",
          "64", "--device", "cpu", "--threads", "1"],
         capture_output=True, text=True, timeout=300)

@@ -216,10 +216,10 @@ def test_blender_cancelling_the_operator_stops_the_job(scene):
     assert not bpy.context.window_manager.hmu_job.running
 
 
-def test_a_real_generation_cancelled_mid_way_leaves_the_scene(scene, tiny_bundle):
+def test_a_real_generation_cancelled_mid_way_leaves_the_scene(scene, default_bundle):
     from blender_addon.job import GenerationJob, GenerationRequest
 
-    job = GenerationJob(GenerationRequest(bundle=str(tiny_bundle), prompt="a person waves",
+    job = GenerationJob(GenerationRequest(bundle=str(default_bundle), prompt="a person waves",
                                           seconds=2.0, seed=0, variations=8, device="cpu",
                                           threads=1))
     op = _FakeOperator(job)
@@ -275,10 +275,10 @@ def test_library_files_export_keeps_each_main_thread_step_short(scene, tmp_path,
     assert max(steps) < STEP_LIMIT_S, f"a main-thread step took {max(steps) * 1000:.0f} ms"
 
 
-def test_render_keeps_each_main_thread_step_short(scene, tiny_bundle, tmp_path, monkeypatch):
+def test_render_keeps_each_main_thread_step_short(scene, default_bundle, tmp_path, monkeypatch):
     steps, stages = _timed_steps(monkeypatch, bpy.types.HMU_OT_render_eval)
     out = tmp_path / "eval.mp4"
-    assert bpy.ops.hmu.render_eval(render_original=str(tiny_bundle), render_output=str(out),
+    assert bpy.ops.hmu.render_eval(render_original=str(default_bundle), render_output=str(out),
                                    render_width=96, render_height=64, prompt="a person kicks",
                                    seconds=2.0) == {"FINISHED"}
     assert out.stat().st_size > 1000
@@ -296,13 +296,13 @@ def test_background_errors_come_back_as_one_message(scene, tmp_path):
     assert job.status.startswith("Error: ") and not job.running
 
 
-def test_a_cancelled_render_leaves_no_file(scene, tiny_bundle, tmp_path):
+def test_a_cancelled_render_leaves_no_file(scene, default_bundle, tmp_path):
     from blender_addon.background import process_job
     from blender_addon.job import GenerationRequest, RenderJob
 
-    request = GenerationRequest(bundle=str(tiny_bundle), prompt="a person kicks", seconds=9.0,
+    request = GenerationRequest(bundle=str(default_bundle), prompt="a person kicks", seconds=9.0,
                                 seed=0, device="cpu", threads=1)
-    task = {"task": "render", "bundles": [str(tiny_bundle)] * 2, "prompt": request.prompt,
+    task = {"task": "render", "bundles": [str(default_bundle)] * 2, "prompt": request.prompt,
             "seconds": 9.0, "seed": 0, "device": "cpu", "threads": 1, "trusted_keys": [],
             "caption": "x", "out": str(tmp_path / "v" / "eval.mp4"),
             "settings": {"width": 96, "height": 64}}

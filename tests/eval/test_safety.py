@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from hmu_core.assets import default_classifier_path
+from hmu_core.data.concept_data import load_concept_data
 from hmu_core.errors import ConfigError
 from hmu_core.eval.classifier import MotionClassifier
 from hmu_core.eval.safety import (
@@ -19,7 +20,6 @@ from hmu_core.eval.safety import (
 from hmu_core.eval.toxicity import fit_family_judge
 from hmu_core.models.generate import load_generator
 from hmu_core.models.model_set import resolve_model_set
-from hmu_core.unlearn.concept_data import load_concept_data
 
 from .conftest import DEFAULT_MODEL
 

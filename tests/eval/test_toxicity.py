@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hmu_core.data.concept_data import load_concept_data
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval.toxicity import (
@@ -17,7 +18,6 @@ from hmu_core.eval.toxicity import (
     load_implicit_prompts,
     ncs_at_k,
 )
-from hmu_core.unlearn.concept_data import load_concept_data
 
 CONCEPT = ["violence_motionx"]
 

@@ -49,19 +49,10 @@ def walk_motion() -> Motion:
 
 
 @pytest.fixture(scope="session")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The embedded default model exported to a bundle (once per session, ~15 s)."""
-    from exporter.export import export_bundle
-    from hmu_core.assets import default_model_dir
-
-    return export_bundle(default_model_dir(), tmp_path_factory.mktemp("scene") / "bundle")
-
-
-@pytest.fixture(scope="session")
-def generated_motion(bundle: Path) -> Motion:
+def generated_motion(default_bundle: Path) -> Motion:
     """A real 2 s motion from the default model through the onnxruntime runtime."""
     from exporter.runtime import Generator
 
-    generator = Generator(bundle, device="cpu")
+    generator = Generator(default_bundle, device="cpu")
     return generator.generate(["a person waves with both hands"], seconds=2.0,
                               seed=3).motions[0]

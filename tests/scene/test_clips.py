@@ -75,10 +75,11 @@ def _data_counts() -> dict[str, int]:
             ("objects", "meshes", "armatures", "materials", "actions", "scenes", "collections")}
 
 
-def test_library_end_to_end_and_resume(bundle, tmp_path, monkeypatch, capsys, world):
+def test_library_end_to_end_and_resume(default_bundle, tmp_path, monkeypatch, capsys, world):
     prompts, out = tmp_path / "prompts.txt", tmp_path / "lib"
     prompts.write_text(PROMPTS, encoding="utf-8")
-    argv = ["clips", str(prompts), "--bundle", str(bundle), "--out", str(out), "--device", "cpu",
+    argv = ["clips", str(prompts), "--bundle", str(default_bundle), "--out", str(out),
+            "--device", "cpu",
             "--formats", "bvh,npz,fbx,glb", "--seed", "10"]
     before = _data_counts()
     assert hmu(argv, monkeypatch) == 0
@@ -87,7 +88,7 @@ def test_library_end_to_end_and_resume(bundle, tmp_path, monkeypatch, capsys, wo
 
     index = json.loads((out / "index.json").read_text())
     assert index["format"] == "hmu-clips"
-    assert index["bundle"]["sha256"] == read_bundle(bundle).digest
+    assert index["bundle"]["sha256"] == read_bundle(default_bundle).digest
     entries = index["clips"]
     assert [(e["prompt"], e["seed"], e["seconds"]) for e in entries] == [
         ("a person waves with both hands", 10, 2.0), ("a person jumps", 42, 2.2),
@@ -118,13 +119,15 @@ def test_library_end_to_end_and_resume(bundle, tmp_path, monkeypatch, capsys, wo
     # A deleted file regenerates its clip (the same motion: seeded), and only that clip.
     kept = np.load(out / entries[1]["files"]["npz"])["joints"]
     (out / entries[1]["files"]["npz"]).unlink()
-    report = clips.make_clips(prompts, bundle, out, clips.ClipsParams(device="cpu", seed=10))
+    report = clips.make_clips(prompts, default_bundle, out,
+                              clips.ClipsParams(device="cpu", seed=10))
     assert (report.generated, len(report.skipped)) == ([Path(entries[1]["files"]["npz"]).stem], 2)
     np.testing.assert_array_equal(np.load(out / entries[1]["files"]["npz"])["joints"], kept)
 
     # An edited line regenerates that clip under its new name.
     prompts.write_text(PROMPTS.replace("a person jumps |", "a person jumps high |"))
-    report = clips.make_clips(prompts, bundle, out, clips.ClipsParams(device="cpu", seed=10))
+    report = clips.make_clips(prompts, default_bundle, out,
+                              clips.ClipsParams(device="cpu", seed=10))
     assert report.generated == ["001_a-person-jumps-high_s42"] and len(report.skipped) == 2
     index = json.loads((out / "index.json").read_text())
     assert [e["prompt"] for e in index["clips"]][1] == "a person jumps high"
@@ -140,17 +143,17 @@ def test_library_end_to_end_and_resume(bundle, tmp_path, monkeypatch, capsys, wo
     assert all(e["foot_cleanup"] is False for e in index["clips"])
 
 
-def test_bad_prompt_file_and_bad_bundle_exit_2(bundle, tmp_path, monkeypatch, capsys):
+def test_bad_prompt_file_and_bad_bundle_exit_2(default_bundle, tmp_path, monkeypatch, capsys):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a person waves\n# fine\na person jumps | 1e9\n", encoding="utf-8")
     base = ["clips", str(prompts), "--out", str(tmp_path / "lib"), "--formats", "bvh"]
-    assert hmu([*base, "--bundle", str(bundle)], monkeypatch) == 2
+    assert hmu([*base, "--bundle", str(default_bundle)], monkeypatch) == 2
     err = capsys.readouterr().err
     assert f"{prompts}:3:" in err and "choose a duration in range" in err
     assert not (tmp_path / "lib" / "index.json").exists()
 
     prompts.write_text("a person waves | soon\n", encoding="utf-8")
-    assert hmu([*base, "--bundle", str(bundle)], monkeypatch) == 2
+    assert hmu([*base, "--bundle", str(default_bundle)], monkeypatch) == 2
     assert f"{prompts}:1: seconds 'soon' is not a number" in capsys.readouterr().err
 
     prompts.write_text("a person waves\n", encoding="utf-8")
@@ -192,7 +195,8 @@ _TORCH_FREE = textwrap.dedent("""
 """)
 
 
-def test_cli_and_library_work_without_torch(bundle, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", _TORCH_FREE, str(bundle), str(tmp_path / "lib")],
+def test_cli_and_library_work_without_torch(default_bundle, tmp_path):
+    proc = subprocess.run([sys.executable, "-c", _TORCH_FREE, str(default_bundle),
+                           str(tmp_path / "lib")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), proc.stderr[-2000:]

@@ -18,12 +18,12 @@ import pytest
 import torch
 
 from hmu_core.assets import default_classifier_path, default_model_dir
+from hmu_core.data.concept_data import ConceptSpec, load_concept_data
 from hmu_core.data.datasets import denormalize, normalize
 from hmu_core.eval.classifier import MotionClassifier
 from hmu_core.models.model_set import load_model_set
 from hmu_core.synth.generate import write_synthetic_dataset
 from hmu_core.unlearn.code_stats import SampleProtocol
-from hmu_core.unlearn.concept_data import ConceptSpec, load_concept_data
 from hmu_core.unlearn.lcr_model import LCRConfig, run_lcr
 
 SAFE_FAMILIES = ("walk", "wave", "clap", "bow", "raise_arms", "march", "squat")

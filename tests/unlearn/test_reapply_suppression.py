@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from hmu_core.data.concept_data import load_concept_data
 from hmu_core.errors import ConfigError
 from hmu_core.models.model_set import load_model_set
 from hmu_core.unlearn.code_stats import SampleProtocol
-from hmu_core.unlearn.concept_data import load_concept_data
 from hmu_core.unlearn.sets import make_suppress_set, reapply_suppression
 from hmu_core.unlearn.suppress_model import SuppressConfig
 

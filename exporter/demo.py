@@ -1,5 +1,8 @@
 """``hmu demo``: what hmu is for, end to end, on a 2-core machine with nothing downloaded.
 
+An application on top of both worlds (torch unlearning, the exporter, the torch-free
+runtime), so it lives above them in ``exporter`` rather than inside ``hmu_core``.
+
 Steps (each reuses its output when it is already there, so a second run takes seconds):
 
 1. the synthetic benchmark (``small``: 3,000 clips with 7 toxic action families), made once;
@@ -20,13 +23,13 @@ Steps (each reuses its output when it is already there, so a second run takes se
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exporter.clips import slugify
 from hmu_core.assets import default_classifier_path, default_model_dir
 from hmu_core.atomic import write_json, write_text
 from hmu_core.data.concepts import resolve_concepts
@@ -60,10 +63,6 @@ class DemoResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:48]
-
-
 def make_data(out: Path, size: str, step: Step) -> Path:
     """The synthetic set under ``out/data``, written once (seed 0)."""
     from hmu_core.synth.generate import write_synthetic_dataset
@@ -80,15 +79,15 @@ def unlearn(out: Path, data: Path, r: int, suppress_r: str, repeats: int, progre
             step: Step) -> dict[str, Path]:
     """LCR and suppression on the default model, once; the unlearned sets under
     ``out/models``, keyed ``lcr`` and ``suppression``."""
+    from hmu_core.data.concept_data import ConceptSpec, load_concept_data
     from hmu_core.models.model_set import RECORD_FILE, load_model_set
     from hmu_core.unlearn.code_stats import SampleProtocol
-    from hmu_core.unlearn.concept_data import ConceptSpec, load_concept_data
     from hmu_core.unlearn.lcr_model import LCRConfig
     from hmu_core.unlearn.sets import make_lcr_set, make_suppress_set
     from hmu_core.unlearn.suppress_model import SuppressConfig, num_layers, parse_layer_r
 
     targets = {"lcr": out / "models" / f"lcr-r{r}-x{repeats}",
-               "suppression": out / "models" / f"suppress-r{_slug(suppress_r)}-x{repeats}"}
+               "suppression": out / "models" / f"suppress-r{slugify(suppress_r)}-x{repeats}"}
     protocol = SampleProtocol(repeats=repeats)
     if not (targets["lcr"] / RECORD_FILE).is_file():
         step(f"LCR: replacing the {r} most violence-specific codes of the default model")
@@ -140,7 +139,7 @@ def render_prompts(generators: dict[str, Any], prompts: Sequence[tuple[str, str]
 
     rows = []
     for kind, prompt in prompts:
-        path = out / f"{kind}_{_slug(prompt)}.gif"
+        path = out / f"{kind}_{slugify(prompt)}.gif"
         if not path.is_file():
             step(f"rendering '{prompt}'")
             motions = [gen.generate(prompt, seconds=SECONDS, seed=0).motions[0]
