@@ -20,7 +20,9 @@ from bpy.props import (
     StringProperty,
 )
 
-MODEL_FPS = 20.0
+from hmu_core.sampling.lengths import HUMANML3D
+
+MODEL_FPS = HUMANML3D.fps
 DEFAULT_SECONDS = 4.0
 
 
@@ -113,7 +115,7 @@ class HMU_PG_scene(bpy.types.PropertyGroup):
     seconds: FloatProperty(
         name="Seconds", default=DEFAULT_SECONDS, min=0.2, soft_max=10.0, step=10, precision=2,
         unit="NONE", description="Clip duration; the panel shows the range the model accepts "
-        "(the tiny default model: 2 to 9.8 s)")
+        f"(HumanML3D-trained models: {HUMANML3D.describe()})")
     frames: IntProperty(
         name="Frames", get=_get_frames, set=_set_frames, min=1,
         description="The duration in this scene's frames (the scene's fps is never changed)")

@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.runtime.bundle import read_bundle
-from exporter.runtime.generator import Generator, check_prompts
+from exporter.runtime.generator import Generator
 from exporter.runtime.sessions import check_device
 from hmu_core.atomic import write_json
 from hmu_core.errors import BundleError, ConfigError
@@ -75,6 +75,7 @@ from hmu_core.motion.bvh import write_bvh
 from hmu_core.motion.foot_contact import clean_feet
 from hmu_core.motion.motion import Motion
 from hmu_core.progress import Progress, no_progress, track
+from hmu_core.sampling.prompts import check_prompts
 from hmu_core.shard import Shard
 
 log = logging.getLogger(__name__)

@@ -45,8 +45,8 @@ from exporter.export import export_bundle
 from exporter.runtime import Generator
 from exporter.runtime.sessions import open_session
 from hmu_core.models import build
-from hmu_core.models import generate as G
 from hmu_core.models.checkpoints import save_model_dir
+from hmu_core.models.generate import MotionGenerator, generate_motions, load_generator
 from hmu_core.models.model_set import resolve_model_set
 from hmu_core.text.clip_text import CLIPTextConfig, CLIPTextEncoder, CLIPTextTower
 
@@ -90,7 +90,7 @@ def save_random_set(root: Path, c: dict) -> tuple[Path, CLIPTextEncoder]:
     return root, CLIPTextEncoder(tower, name=f"random-clip-{clip_dim}")
 
 
-def clip_flops(runtime: Generator, torch_gen: G.MotionGenerator, prompts: list[str]) -> dict:
+def clip_flops(runtime: Generator, torch_gen: MotionGenerator, prompts: list[str]) -> dict:
     """FLOPs per stage of one ``runtime.generate`` call: each recorded graph call replayed
     through its ``exporter.graphs`` wrapper under ``FlopCounterMode``."""
     pipe = torch_gen.pipeline
@@ -194,7 +194,7 @@ def main() -> None:
                                             quantize="int8")
         print(f"exported {', '.join(bundles)} in {time.perf_counter() - start:.0f} s",
               flush=True)
-        torch_gen = G.load_generator(resolve_model_set(model_set), text_encoder=encoder)
+        torch_gen = load_generator(resolve_model_set(model_set), text_encoder=encoder)
         runtimes = {k: Generator(b, device="cpu", threads=args.threads)
                     for k, b in bundles.items()}
         flops = clip_flops(runtimes["fp32"], torch_gen, ["a person walks forward and waves"])
@@ -208,7 +208,7 @@ def main() -> None:
         rows = []
         for batch in batches:
             prompts = [f"a person walks forward and waves, take {i}" for i in range(batch)]
-            runners = {"torch": lambda p=prompts: G.generate_motions(
+            runners = {"torch": lambda p=prompts: generate_motions(
                 torch_gen, p, seconds=SECONDS, seed=0)}
             for name, runtime in runtimes.items():
                 runners[name] = lambda p=prompts, r=runtime: r.generate(p, seconds=SECONDS,

@@ -101,16 +101,27 @@ def vendored_modules() -> list[str]:
 def module_files(name: str, listed: Iterable[str]) -> list[Path]:
     """Files (relative to the repo) of a vendored module. A package with none of its
     submodules listed is vendored whole (data files included); otherwise only its
-    ``__init__.py``, and the listed submodules bring themselves."""
+    ``__init__.py``, and the listed submodules bring themselves; a single-file module brings
+    the data files it names (:func:`data_files`)."""
     path = REPO / Path(*name.split("."))
     if path.with_suffix(".py").is_file():
-        return [path.with_suffix(".py").relative_to(REPO)]
+        return [path.with_suffix(".py").relative_to(REPO),
+                *(data.relative_to(REPO) for data in data_files(path.with_suffix(".py")))]
     if not (path / "__init__.py").is_file():
         raise BuildError(f"module {name} is not in the repository; fix HMU_MODULES")
     if any(other.startswith(name + ".") for other in listed):
         return [(path / "__init__.py").relative_to(REPO)]
     return sorted(p.relative_to(REPO) for p in path.rglob("*")
                   if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+
+
+def data_files(module: Path) -> list[Path]:
+    """Files beside a single-file module that it names in a string literal: the data it reads
+    from its own folder (``clip_tokenizer.py`` -> ``clip_unicode_classes.json``)."""
+    named = {node.value for node in ast.walk(ast.parse(module.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    return sorted(p for p in module.parent.iterdir()
+                  if p.is_file() and p.suffix not in (".py", ".pyc") and p.name in named)
 
 
 def hmu_imports(source: Path) -> set[str]:

@@ -12,7 +12,6 @@ from hmu_core.cli import generate as generate_cli
 from hmu_core.cli import main as cli_main
 from hmu_core.errors import ConfigError
 from hmu_core.models import build
-from hmu_core.models import generate as G
 from hmu_core.models.checkpoints import save_model_dir
 from hmu_core.sampling.params import SamplingParams
 
@@ -81,7 +80,7 @@ def test_end_to_end_bvh_and_npz(tmp_path, monkeypatch, capsys):
     save_model_dir(model_dir / "vq", "rvqvae", vq, mean=np.zeros(263), std=np.ones(263))
     save_model_dir(model_dir / "trans", "mask_transformer", build("mask_transformer", common),
                    opt_updates={"clip_dim": 8})
-    monkeypatch.setattr(G, "load_text_encoder", lambda spec: HashEncoder())
+    monkeypatch.setattr("hmu_core.models.generate.load_text_encoder", lambda spec: HashEncoder())
 
     out = tmp_path / "clip.bvh"
     argv = ["generate", "walk", "run", "--model", str(model_dir), "--seconds", "2",

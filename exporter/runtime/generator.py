@@ -23,9 +23,8 @@ from hmu_core.sampling.backend import ModelFacts
 from hmu_core.sampling.lengths import MAX_TOKENS, TokenRange, tokens_from_seconds
 from hmu_core.sampling.loop import Generation, generate
 from hmu_core.sampling.params import SamplingParams
-from hmu_core.sampling.prompts import check_prompts
 
-__all__ = ["Generator", "check_prompts"]  # check_prompts: the clip library reads prompts with it
+__all__ = ["Generator"]
 
 
 def _as(array: np.ndarray, dtype: type) -> np.ndarray:

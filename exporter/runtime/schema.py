@@ -20,7 +20,6 @@ from hmu_core.errors import BundleError
 from hmu_core.motion.skeleton import FEATURE_DIM, FPS
 from hmu_core.sampling.lengths import MAX_TOKENS, UNIT_LENGTH
 
-MODEL_KINDS = ("momask", "bamm")
 TOKENIZER_KINDS = ("clip-bpe", "bert-wordpiece")
 TOKENIZER_FILE = {"clip-bpe": "bpe", "bert-wordpiece": "vocab"}
 """The ``text_encoder.files`` entry each tokenizer reads."""

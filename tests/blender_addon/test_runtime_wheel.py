@@ -52,3 +52,12 @@ def test_two_wheels_with_one_top_level_name_are_refused(build_addon, tmp_path):
     with pytest.raises(build_addon.BuildError, match="both provide 'exporter'"):
         build_addon.check_top_levels([other, ours])
     build_addon.check_top_levels([ours])
+
+
+def test_single_modules_bring_the_data_they_read(build_addon, tmp_path):
+    """The CLIP tokenizer reads its Unicode tables from beside itself: a CLIP bundle fails in
+    Blender without them (the vendored copy once lacked them)."""
+    names = zipfile.ZipFile(build_addon.build_runtime_wheel(tmp_path)).namelist()
+    assert "hmu_core/text/clip_tokenizer.py" in names
+    assert "hmu_core/text/clip_unicode_classes.json" in names
+    assert "hmu_core/text/minilm.py" not in names  # torch: never vendored

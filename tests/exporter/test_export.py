@@ -14,7 +14,7 @@ from exporter.runtime import Generator, read_bundle
 from hmu_core.atomic import MARKER
 from hmu_core.cli import export as export_cli
 from hmu_core.errors import ConfigError
-from hmu_core.models import generate as G
+from hmu_core.models.generate import generate_motions, load_generator
 from hmu_core.models.model_set import resolve_model_set
 
 from .conftest import save_tiny_set
@@ -83,8 +83,8 @@ def test_minilm_bundle(tmp_path):
     encoder = load_text_encoder("minilm")
     texts = ["a person walks forward", "Crème brûlée! Someone jumps, then sits down.", "x"]
     np.testing.assert_allclose(runtime.encode(texts), encoder.encode(texts).numpy(), atol=1e-5)
-    torch_gen = G.load_generator(resolve_model_set(model_set), text_encoder=encoder)
-    a = G.generate_motions(torch_gen, texts, seconds=2.0, seed=3)
+    torch_gen = load_generator(resolve_model_set(model_set), text_encoder=encoder)
+    a = generate_motions(torch_gen, texts, seconds=2.0, seed=3)
     b = runtime.generate(texts, seconds=2.0, seed=3)
     for x, y in zip(a.tokens, b.tokens, strict=True):
         np.testing.assert_array_equal(x, y)

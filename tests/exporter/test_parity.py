@@ -16,7 +16,7 @@ import pytest
 
 from exporter.runtime import Generator
 from hmu_core.errors import ConfigError, HmuError
-from hmu_core.models import generate as G
+from hmu_core.models.generate import generate_motions, load_generator
 from hmu_core.models.model_set import resolve_model_set
 from hmu_core.sampling.params import SamplingParams
 
@@ -24,7 +24,7 @@ PROMPTS = ["a person walks forward", "someone kicks hard!", "a man waves his lef
 
 
 def _torch(model_set, encoder):
-    return G.load_generator(resolve_model_set(model_set), text_encoder=encoder)
+    return load_generator(resolve_model_set(model_set), text_encoder=encoder)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def _assert_same(a, b, atol: float = 1e-4) -> None:
 
 def _both(worlds, kind: str, prompts=PROMPTS, **kwargs):
     torch_gen, runtime = worlds[kind]
-    a = G.generate_motions(torch_gen, prompts, **kwargs)
+    a = generate_motions(torch_gen, prompts, **kwargs)
     b = runtime.generate(prompts, **kwargs)
     _assert_same(a, b)
     return b
@@ -184,7 +184,7 @@ def test_both_refuse_the_same(worlds, kind, kwargs, monkeypatch):
         kwargs["seconds"] = 2.0
     prompts = kwargs.pop("prompts")
     with pytest.raises(HmuError) as from_torch:
-        G.generate_motions(torch_gen, prompts, **kwargs)
+        generate_motions(torch_gen, prompts, **kwargs)
     with pytest.raises(HmuError) as from_runtime:
         runtime.generate(prompts, **kwargs)
     assert type(from_torch.value) is type(from_runtime.value)
@@ -199,7 +199,7 @@ def test_both_refuse_a_missing_length_estimator(worlds, monkeypatch):
     monkeypatch.setattr(runtime, "facts",
                         dataclasses.replace(runtime.facts, has_length_estimator=False))
     messages = []
-    for generate in (lambda: G.generate_motions(torch_gen, "walk"),
+    for generate in (lambda: generate_motions(torch_gen, "walk"),
                      lambda: runtime.generate("walk")):
         with pytest.raises(ConfigError, match="no length estimator") as info:
             generate()

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.export import export_bundle
 from exporter.runtime import Generator
-from hmu_core.models import generate as G
+from hmu_core.models.generate import generate_motions, load_generator
 from hmu_core.models.model_set import load_model_set, resolve_model_set, write_unlearned_set
 from hmu_core.sampling.params import SamplingParams
 from hmu_core.unlearn.suppress_model import suppressed_networks
@@ -24,7 +24,7 @@ SETTINGS = [(SamplingParams(), 2.4), (SamplingParams(gsample=True, timesteps=6),
 def _tokens(generator, **kwargs) -> list[np.ndarray]:
     if isinstance(generator, Generator):
         return generator.generate(PROMPTS, **kwargs).tokens
-    return G.generate_motions(generator, PROMPTS, **kwargs).tokens
+    return generate_motions(generator, PROMPTS, **kwargs).tokens
 
 
 def _most_used(tokens: list[np.ndarray], layer: int, count: int) -> list[int]:
@@ -35,7 +35,7 @@ def _most_used(tokens: list[np.ndarray], layer: int, count: int) -> list[int]:
 @pytest.mark.parametrize("set_name", ["momask_set", "bamm_set"])
 def test_suppressed_set_parity_and_no_forbidden_code(set_name, request, clip_encoder, tmp_path):
     source = request.getfixturevalue(set_name)
-    original = G.load_generator(resolve_model_set(source), text_encoder=clip_encoder)
+    original = load_generator(resolve_model_set(source), text_encoder=clip_encoder)
     seconds = None if set_name == "bamm_set" else 2.4
     before = [t for s in range(4) for t in _tokens(original, seconds=seconds, seed=10 * s)]
     # Suppress the codes the original uses most, so the edit has something to change.
@@ -47,7 +47,7 @@ def test_suppressed_set_parity_and_no_forbidden_code(set_name, request, clip_enc
                               opt_updates={"res": {"share_weight": False}})
     assert "share_weight: False" in (out / "res" / "opt.txt").read_text()
     bundle = export_bundle(out, tmp_path / "bundle", text_encoder=clip_encoder)
-    torch_gen = G.load_generator(resolve_model_set(out), text_encoder=clip_encoder)
+    torch_gen = load_generator(resolve_model_set(out), text_encoder=clip_encoder)
     runtime = Generator(bundle, device="cpu", threads=1)
     changed = 0
     for params, secs in SETTINGS:
@@ -72,8 +72,8 @@ def test_unshared_set_with_nothing_suppressed_gives_the_original_tokens(momask_s
     out = write_unlearned_set(loaded, tmp_path / "set", {"method": "suppress"},
                               edited={"trans": networks.trans, "res": networks.res},
                               opt_updates={"res": {"share_weight": False}})
-    original = G.load_generator(resolve_model_set(momask_set), text_encoder=clip_encoder)
-    rewritten = G.load_generator(resolve_model_set(out), text_encoder=clip_encoder)
+    original = load_generator(resolve_model_set(momask_set), text_encoder=clip_encoder)
+    rewritten = load_generator(resolve_model_set(out), text_encoder=clip_encoder)
     for params, seconds in SETTINGS:
         for x, y in zip(_tokens(original, seconds=seconds, seed=3, params=params),
                         _tokens(rewritten, seconds=seconds, seed=3, params=params), strict=True):

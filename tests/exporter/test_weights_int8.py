@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from exporter import export as E
+from exporter import export
 from exporter.runtime import Generator, read_bundle
 from exporter.weights_int8 import store_int8
 
@@ -23,7 +23,7 @@ def _weights(path) -> dict[int, int]:
 
 @pytest.fixture(scope="module")
 def text_int8_bundle(momask_set, clip_encoder, tmp_path_factory):
-    return E.export_bundle(momask_set, tmp_path_factory.mktemp("q") / "text-int8",
+    return export.export_bundle(momask_set, tmp_path_factory.mktemp("q") / "text-int8",
                            text_encoder=clip_encoder, quantize="text-int8")
 
 

@@ -11,8 +11,8 @@ import torch
 
 from hmu_core.errors import ConfigError, HmuError
 from hmu_core.models import build
-from hmu_core.models import generate as G
 from hmu_core.models.checkpoints import save_model_dir
+from hmu_core.models.generate import MotionGenerator, generate_motions, load_generator
 from hmu_core.models.model_set import (
     LoadedModelSet,
     resolve_model_set,
@@ -66,7 +66,7 @@ def _generator(kind: str = "mask_transformer", with_res: bool = True, with_est: 
     vq, trans, res, est, mean, std = _parts(kind)
     pipe = LoadedModelSet(vq=vq, trans=trans, res=res if with_res else None, mean=mean,
                           std=std, trans_kind=kind)
-    return G.MotionGenerator(pipeline=pipe, text_encoder=HashEncoder(),
+    return MotionGenerator(pipeline=pipe, text_encoder=HashEncoder(),
                        length_estimator=est if with_est else None, source={"model_dir": "x"})
 
 
@@ -76,7 +76,7 @@ def momask():
 
 
 def test_seconds_give_frames_and_provenance(momask):
-    out = G.generate_motions(momask, "a person jumps twice", seconds=2.0, seed=3)
+    out = generate_motions(momask, "a person jumps twice", seconds=2.0, seed=3)
     (motion,) = out.motions
     assert isinstance(motion, Motion) and motion.num_frames == 40 and motion.fps == 20
     assert motion.features.shape == (40, 263) and motion.joints.shape == (40, 22, 3)
@@ -90,19 +90,19 @@ def test_seconds_give_frames_and_provenance(momask):
 
 def test_batch_equals_per_prompt_and_seeds_matter(momask):
     prompts = ["walk forward", "wave the left hand"]
-    batch = G.generate_motions(momask, prompts, seconds=[2.0, 3.0], seed=7)
+    batch = generate_motions(momask, prompts, seconds=[2.0, 3.0], seed=7)
     assert [m.num_frames for m in batch.motions] == [40, 60]
     for i, prompt in enumerate(prompts):
-        alone = G.generate_motions(momask, prompt, seconds=[2.0, 3.0][i], seed=7 + i)
+        alone = generate_motions(momask, prompt, seconds=[2.0, 3.0][i], seed=7 + i)
         np.testing.assert_array_equal(alone.tokens[0], batch.tokens[i])
         np.testing.assert_allclose(alone.motions[0].features, batch.motions[i].features,
                                    atol=1e-5)
-    other = G.generate_motions(momask, prompts[0], seconds=2.0, seed=99)
+    other = generate_motions(momask, prompts[0], seconds=2.0, seed=99)
     assert not np.array_equal(other.tokens[0], batch.tokens[0])
 
 
 def test_length_estimator_path_is_seeded(momask):
-    runs = [G.generate_motions(momask, ["jump", "sit down"], seed=5) for _ in range(2)]
+    runs = [generate_motions(momask, ["jump", "sit down"], seed=5) for _ in range(2)]
     lengths = [m.provenance["token_length"] for m in runs[0].motions]
     assert lengths == [m.provenance["token_length"] for m in runs[1].motions]
     for motion, n in zip(runs[0].motions, lengths, strict=True):
@@ -112,17 +112,17 @@ def test_length_estimator_path_is_seeded(momask):
 
 def test_without_residual_or_estimator():
     gen = _generator(with_res=False, with_est=False)
-    out = G.generate_motions(gen, "run", seconds=2.4)
+    out = generate_motions(gen, "run", seconds=2.4)
     assert out.motions[0].num_frames == 48 and out.tokens[0].shape == (12, 1)
     with pytest.raises(ConfigError, match="no duration given"):
-        G.generate_motions(gen, "run")
+        generate_motions(gen, "run")
 
 
 def test_bamm_given_and_predicted_lengths():
     gen = _generator("bamm_transformer")
-    given = G.generate_motions(gen, ["kick", "spin"], seconds=2.0, seed=1)
+    given = generate_motions(gen, ["kick", "spin"], seconds=2.0, seed=1)
     assert [m.num_frames for m in given.motions] == [40, 40]
-    predicted = G.generate_motions(gen, ["kick", "spin"], seed=1)
+    predicted = generate_motions(gen, ["kick", "spin"], seed=1)
     for motion in predicted.motions:
         n = motion.provenance["token_length"]
         assert 1 <= n <= 49 and motion.num_frames == 4 * n
@@ -133,28 +133,28 @@ def test_bamm_given_and_predicted_lengths():
                                      b"3", True])
 def test_bad_seconds(momask, seconds):
     with pytest.raises(ConfigError):
-        G.generate_motions(momask, "walk", seconds=seconds)
+        generate_motions(momask, "walk", seconds=seconds)
 
 
 def test_one_token_and_a_bom_in_torch(momask):
     """The shared checks: ``tokens=[1]`` runs (the residual transformer's prefix mask had one
     column too few for it), a byte-order mark is not recorded, NUL-only prompts are refused."""
-    out = G.generate_motions(momask, ["\ufeffwalk"], tokens=[1])
+    out = generate_motions(momask, ["\ufeffwalk"], tokens=[1])
     assert out.motions[0].num_frames == 4 and out.motions[0].text == "walk"
     with pytest.raises(ConfigError, match="U\\+0000"):
-        G.generate_motions(momask, "\x00", seconds=2.0)
+        generate_motions(momask, "\x00", seconds=2.0)
 
 
 def test_bad_prompts_seeds_and_encoder(momask):
     for prompts in ("", ["ok", "  "], []):
         with pytest.raises(ConfigError):
-            G.generate_motions(momask, prompts, seconds=2.0)
+            generate_motions(momask, prompts, seconds=2.0)
     with pytest.raises(ConfigError):
-        G.generate_motions(momask, "walk", seconds=2.0, seed=-1)
+        generate_motions(momask, "walk", seconds=2.0, seed=-1)
     with pytest.raises(ConfigError):
-        G.generate_motions(momask, ["a", "b"], seconds=2.0, seeds=[1])
+        generate_motions(momask, ["a", "b"], seconds=2.0, seeds=[1])
     with pytest.raises(ConfigError, match="8-d"):
-        G.MotionGenerator(pipeline=momask.pipeline, text_encoder=HashEncoder(dim=5))
+        MotionGenerator(pipeline=momask.pipeline, text_encoder=HashEncoder(dim=5))
 
 
 def _save_set(root, base="trans", kind="mask_transformer"):
@@ -172,8 +172,8 @@ def test_model_set_directory_round_trip(tmp_path):
     models = resolve_model_set(tmp_path)
     assert models.trans == tmp_path / "trans" and models.res == tmp_path / "res"
     assert models.text_encoder == DEFAULT_TEXT_ENCODER
-    gen = G.load_generator(models, text_encoder=HashEncoder())
-    out = G.generate_motions(gen, "walk", seed=2)
+    gen = load_generator(models, text_encoder=HashEncoder())
+    out = generate_motions(gen, "walk", seed=2)
     assert out.motions[0].provenance["model_dir"] == str(tmp_path)
     assert out.motions[0].provenance["res"] == str(tmp_path / "res")
 
@@ -186,7 +186,7 @@ def test_model_set_json_names_parts_and_encoder(tmp_path):
     assert models.trans == tmp_path / "bamm" and models.res is None
     assert models.text_encoder == "clip:/w/ViT-B-32.pt"
     assert resolve_model_set(tmp_path, text_encoder="minilm").text_encoder == "minilm"
-    gen = G.load_generator(models, text_encoder=HashEncoder())
+    gen = load_generator(models, text_encoder=HashEncoder())
     assert gen.kind == "bamm" and gen.pipeline.res is None
 
 
@@ -205,4 +205,4 @@ def test_model_set_errors(tmp_path):
     (tmp_path / "vq").mkdir()
     (tmp_path / "trans").mkdir()
     with pytest.raises(HmuError):  # empty directories: no opt.txt / checkpoint
-        G.load_generator(resolve_model_set(tmp_path), text_encoder=HashEncoder())
+        load_generator(resolve_model_set(tmp_path), text_encoder=HashEncoder())

@@ -201,10 +201,10 @@ def rigify() -> RigSpec:
 
 def smpl() -> RigSpec:
     """hmu's own rig: SMPL T-pose rest (HumanML3D lengths), Y-up data, object +90° about X."""
-    from hmu_core.motion import smpl as S
+    from hmu_core.motion import smpl
     from hmu_core.motion.skeleton import SMPL_JOINT_NAMES, SMPL_PARENTS
 
-    offsets = S.rest_offsets()
+    offsets = smpl.rest_offsets()
     heads = np.zeros_like(offsets)
     for k, p in enumerate(SMPL_PARENTS):
         heads[k] = (heads[p] if p >= 0 else 0.0) + offsets[k]

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from hmu_core.errors import MotionError
-from hmu_core.motion import quaternion as Q
-from hmu_core.motion import smpl
+from hmu_core.motion import quaternion, smpl
 from hmu_core.motion.amass import Y_UP_TO_Z_UP, read_amass_npz, write_amass_npz
 from hmu_core.motion.motion import Motion
 
@@ -33,7 +32,7 @@ def test_keys_and_no_pickle(tmp_path, motion):
     assert str(d["text"]) == "a person walks"
     # Z-up: the pelvis height is trans[:, 2], and FK of the stored arrays gives the stored joints.
     np.testing.assert_allclose(d["trans"][:, 2], motion.joints[:, 0, 1], atol=1e-5)
-    local = Q.from_axis_angle(d["poses"].reshape(t, 24, 3))
+    local = quaternion.from_axis_angle(d["poses"].reshape(t, 24, 3))
     fk = smpl.forward_kinematics_arrays(local, d["trans"], d["rest_offsets"])
     assert np.linalg.norm(fk[:, :22] - d["joints"], axis=-1).max() < 0.01
     head_above_feet = fk[:, 15, 2] - fk[:, 10, 2]

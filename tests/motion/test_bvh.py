@@ -7,8 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from hmu_core.motion import bvh
-from hmu_core.motion import quaternion as Q
+from hmu_core.motion import bvh, quaternion
 from hmu_core.motion.motion import Motion
 from hmu_core.motion.smpl import JOINT_NAMES
 
@@ -21,9 +20,9 @@ def motion(conformance_dir):
         joints = npz["sample_012314__new_joints"]
     # Turn it a full 360° as well, so the root Euler angles have to unwrap.
     num = len(joints)
-    q = Q.from_axis_angle_about(np.array([0.0, 1.0, 0.0]), np.linspace(0, 2 * np.pi, num))
+    q = quaternion.from_axis_angle_about(np.array([0.0, 1.0, 0.0]), np.linspace(0, 2 * np.pi, num))
     centre = joints[:1, :1] * np.array([1.0, 0.0, 1.0])
-    joints = Q.qrot(q[:, None], joints - centre) + centre
+    joints = quaternion.qrot(q[:, None], joints - centre) + centre
     return Motion.from_joints(joints, fps=20, text="walk and turn")
 
 
@@ -77,9 +76,9 @@ def test_header_and_channels(tmp_path, motion):
 
 def test_standing_turn_is_smooth(tmp_path, motion):
     joints = np.repeat(motion.joints[:1].astype(np.float64), 90, axis=0)
-    q = Q.from_axis_angle_about(np.array([0.0, 1.0, 0.0]), np.linspace(0, 4 * np.pi, 90))
+    q = quaternion.from_axis_angle_about(np.array([0.0, 1.0, 0.0]), np.linspace(0, 4 * np.pi, 90))
     centre = joints[:1, :1] * np.array([1.0, 0.0, 1.0])
-    turning = Motion.from_joints(Q.qrot(q[:, None], joints - centre) + centre)
+    turning = Motion.from_joints(quaternion.qrot(q[:, None], joints - centre) + centre)
     path = tmp_path / "turn.bvh"
     bvh.write_bvh(path, turning)
     lines = path.read_text().partition("Frame Time:")[2].strip().split("\n")[1:]
@@ -90,8 +89,8 @@ def test_standing_turn_is_smooth(tmp_path, motion):
 
 
 def test_euler_round_trip():
-    q = Q.normalize(np.random.default_rng(0).normal(size=(500, 4)))
-    m = Q.to_matrix(q)
+    q = quaternion.normalize(np.random.default_rng(0).normal(size=(500, 4)))
+    m = quaternion.to_matrix(q)
     np.testing.assert_allclose(bvh.euler_zxy_to_matrix(bvh.matrix_to_euler_zxy(m)), m, atol=1e-12)
     # Gimbal lock.
     locked = bvh.euler_zxy_to_matrix(np.array([[0.3, np.pi / 2, 0.2], [0.1, -np.pi / 2, 0.4]]))

@@ -156,12 +156,12 @@ def test_heading_and_root_path_follow_hmu_whatever_way_the_rig_faces(model_motio
 def test_pose_bone_values_rebuild_the_world_pose(model_motions):
     """The keyed values (rotations, root location) rebuild the world heads through Blender's
     pose composition (checked in numpy here; in Blender by tests/scene)."""
-    from hmu_core.motion import quaternion as Q
+    from hmu_core.motion import quaternion
 
     spec = BUILDERS["mixamo"]()
     rig = spec.rest()
     result = retarget(model_motions["jump"], rig, detect_bone_map(rig.names, rig.parents).bones)
-    basis = Q.to_matrix(result.rotations)
+    basis = quaternion.to_matrix(result.rotations)
     pose = np.empty_like(basis)
     heads = np.empty(result.world_heads.shape)
     rest = rig.rest_rotations

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from hmu_core.errors import MotionError
-from hmu_core.motion import quaternion as Q
-from hmu_core.motion import smpl
+from hmu_core.motion import quaternion, smpl
 from hmu_core.motion.skeleton import BONE_LENGTHS, NUM_JOINTS, PARENTS
 
 SEQUENCES = (
@@ -74,9 +73,9 @@ def _turned(joints: np.ndarray, turns: float = 1.0) -> np.ndarray:
     """Rotate each frame about the vertical through the first pelvis by turns*360° over T."""
     num = len(joints)
     angle = np.linspace(0.0, 2.0 * np.pi * turns, num)
-    q = Q.from_axis_angle_about(np.array([0.0, 1.0, 0.0]), angle)
+    q = quaternion.from_axis_angle_about(np.array([0.0, 1.0, 0.0]), angle)
     centre = joints[:1, :1] * np.array([1.0, 0.0, 1.0])
-    return Q.qrot(q[:, None], joints - centre) + centre
+    return quaternion.qrot(q[:, None], joints - centre) + centre
 
 
 @pytest.mark.parametrize("source", ["standing", "walking"])
@@ -142,8 +141,8 @@ def test_user_rest_is_used(fixtures):
     fk = smpl.forward_kinematics(pose)
     # Bone directions of single-child limbs are still exact.
     for parent, child in ((4, 7), (18, 20), (5, 8), (19, 21)):
-        a = Q.normalize(fk[:, child] - fk[:, parent])
-        b = Q.normalize(joints[:, child] - joints[:, parent])
+        a = quaternion.normalize(fk[:, child] - fk[:, parent])
+        b = quaternion.normalize(joints[:, child] - joints[:, parent])
         np.testing.assert_allclose(a, b, atol=1e-9)
 
 
@@ -170,7 +169,8 @@ def test_twist_blends_without_flip():
     num = 60
     bend = np.radians(np.concatenate([np.linspace(60, 0, num // 2), np.linspace(0, 60, num // 2)]))
     joints = np.repeat(
-        smpl.forward_kinematics_arrays(Q.identity((1, 24)), np.zeros((1, 3)), smpl.rest_offsets())[
+        smpl.forward_kinematics_arrays(
+            quaternion.identity((1, 24)), np.zeros((1, 3)), smpl.rest_offsets())[
             :, :NUM_JOINTS
         ],
         num,
@@ -204,12 +204,12 @@ def test_validation():
     with pytest.raises(MotionError, match=r"\(T, 24, 4\)"):
         smpl.SMPLPose(np.zeros((3, 22, 4)), np.zeros((3, 3)), smpl.rest_offsets())
     with pytest.raises(MotionError, match="root_translation"):
-        smpl.SMPLPose(Q.identity((3, 24)), np.zeros((4, 3)), smpl.rest_offsets())
+        smpl.SMPLPose(quaternion.identity((3, 24)), np.zeros((4, 3)), smpl.rest_offsets())
 
 
 def test_offsets_from_template_round_trip():
     rest = smpl.rest_offsets()
-    template = smpl.forward_kinematics_arrays(Q.identity((24,)), np.zeros(3), rest)
+    template = smpl.forward_kinematics_arrays(quaternion.identity((24,)), np.zeros(3), rest)
     np.testing.assert_allclose(smpl.offsets_from_template(template), rest, atol=1e-12)
 
 
@@ -218,9 +218,10 @@ def test_swing_handles_opposite_and_zero_vectors():
     b = np.array([[-2.0, 0.0, 0.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [3.0, -1.0, 2.0]])
     q = smpl._swing(a, b)
     np.testing.assert_allclose(np.linalg.norm(q, axis=-1), 1.0)
-    rotated = Q.qrot(q, a)
+    rotated = quaternion.qrot(q, a)
     for i in (0, 1, 3):
-        np.testing.assert_allclose(Q.normalize(rotated[i]), Q.normalize(b[i]), atol=1e-12)
+        np.testing.assert_allclose(quaternion.normalize(rotated[i]), quaternion.normalize(b[i]),
+                                   atol=1e-12)
     np.testing.assert_allclose(q[2], [1.0, 0.0, 0.0, 0.0])
 
 
