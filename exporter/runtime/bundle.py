@@ -41,7 +41,6 @@ import numpy as np
 
 from exporter.runtime import trust
 from exporter.runtime.schema import (
-    MODEL_KINDS,
     GraphSpec,
     TensorSpec,
     check_fields,
@@ -50,6 +49,7 @@ from exporter.runtime.schema import (
     parse_graphs,
 )
 from hmu_core.errors import BundleError
+from hmu_core.sampling.backend import MODEL_KINDS
 
 __all__ = ["DIGEST_VERSION", "FORMAT", "FORMAT_VERSION", "MANIFEST", "Bundle", "GraphSpec",
            "TensorSpec", "bundle_digest", "check_session_io", "graph_specs", "read_bundle",

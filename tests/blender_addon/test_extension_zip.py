@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -19,11 +20,13 @@ pytest.importorskip("bpy", reason="needs the bpy module")
 
 pytestmark = pytest.mark.blender
 
+REPO = Path(__file__).resolve().parents[2]
+
 INSTALL = r"""
-import json, shutil, sys, time
+import json, math, shutil, sys, time
 from pathlib import Path
 import bpy
-zip_path, signed, trusted_key = sys.argv[1], sys.argv[2], sys.argv[3]
+zip_path, signed, trusted_key, rig_builders = sys.argv[1:5]
 started = time.perf_counter()
 bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default",
                                          enable_on_install=True)
@@ -44,6 +47,21 @@ info = addon.bundles.bundle_info(prefs.bundle_path)
 out.update(frames=action["hmu_frames"], hmu_core=hmu_core.__file__,
            runtime=exporter.runtime.__file__, title=info.title, lines=list(info.lines),
            install_s=installed - started, install_to_motion_s=generated - started)
+# The animator's own character (a Mixamo-named rig in centimetres, as Blender's FBX importer
+# makes it): picking it as the Target is the only step.
+import importlib.util
+spec = importlib.util.spec_from_file_location("rig_builders", rig_builders)
+builders = sys.modules["rig_builders"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(builders)
+hero = builders.build_in_blender(builders.BUILDERS["mixamo"](), "Hero")
+bpy.context.scene.hmu.target = hero
+out["mixamo_result"] = sorted(bpy.ops.hmu.generate(prompt="a person walks forward"))
+out["mixamo_strips"] = len([s for t in hero.animation_data.nla_tracks for s in t.strips])
+turns = []
+for frame in (1, 20):
+    bpy.context.scene.frame_set(frame)
+    turns.append(hero.pose.bones["mixamorig:LeftUpLeg"].matrix.to_quaternion())
+out["mixamo_thigh_turn_deg"] = math.degrees(turns[0].rotation_difference(turns[1]).angle)
 # The user's bundle, added by path from a script; signed, checked with the zip's cryptography.
 site = Path(bpy.utils.user_resource("EXTENSIONS")) / ".local" / "lib" / "python3.11" / \
     "site-packages"
@@ -121,7 +139,7 @@ def test_zip_installs_and_generates_with_no_configuration(built_zip, default_bun
     env["BLENDER_USER_RESOURCES"] = str(tmp_path / "user")
     started = time.perf_counter()
     run = subprocess.run([sys.executable, "-c", INSTALL, str(built_zip), str(signed),
-                          str(public)],
+                          str(public), str(REPO / "tests" / "motion" / "rig_builders.py")],
                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     line = next(x for x in run.stdout.splitlines() if x.startswith("RESULT "))
@@ -135,6 +153,9 @@ def test_zip_installs_and_generates_with_no_configuration(built_zip, default_bun
     assert got["title"] == "Unlearned: violence_motionx"
     assert any(x.startswith("Keywords: kick, punch") for x in got["lines"])
     assert "Method: latent code suppression" in got["lines"]
+    # A Mixamo character: the built-in model, retargeted through the detected bone map.
+    assert got["mixamo_result"] == ["FINISHED"] and got["mixamo_strips"] == 1
+    assert got["mixamo_thigh_turn_deg"] > 5.0  # the walk moves its legs
     assert got["user_result"] == ["FINISHED"] and got["active"] == 1
     assert got["bundles"] == [["Built-in safe model", True], ["signed", False]]
     assert got["user_title"] == "Not unlearned" and got["back_to_builtin"]
