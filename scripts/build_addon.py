@@ -33,6 +33,7 @@ import base64
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -320,31 +321,33 @@ def build(variant: str, platforms: list[str], out_dir: Path, offline: bool) -> P
     if unknown:
         raise BuildError(f"the {variant} build has no wheels for {unknown}; choose from "
                          f"{', '.join(VARIANTS[variant][1])}")
-    stage = STAGING / variant / manifest["id"]
-    shutil.rmtree(stage, ignore_errors=True)
-    shutil.copytree(SOURCE, stage, ignore=shutil.ignore_patterns(*SKIP))
-    export_default_bundle(stage / BUILTIN_BUNDLE)
-    shutil.rmtree(STAGING / variant / "runtime", ignore_errors=True)
-    runtime = build_runtime_wheel(STAGING / variant / "runtime")
-    wheels = [*fetch_wheels(variant, platforms, offline), runtime]
-    check_top_levels(wheels)
-    (stage / "wheels").mkdir()
-    for wheel in wheels:
-        shutil.copy2(wheel, stage / "wheels" / wheel.name)
-    write_manifest(stage, wheels, platforms)
-    tool = blender_ext_tool()
-    run([sys.executable, str(tool), "validate", str(stage)])
-    tmp_out = STAGING / variant / "dist"
-    shutil.rmtree(tmp_out, ignore_errors=True)
-    tmp_out.mkdir(parents=True)
-    run([sys.executable, str(tool), "build", "--source-dir", str(stage), "--output-dir",
-         str(tmp_out)])
-    (built,) = tmp_out.glob("*.zip")
-    run([sys.executable, str(tool), "validate", str(built)])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{manifest['id']}-{manifest['version']}-{variant}-" \
-                       f"{'_'.join(p.replace('-', '_') for p in platforms)}.zip"
-    shutil.move(built, target)
+    # Each build stages in its own folder, so two builds at once (tests on two workers, two
+    # variants) never touch each other's files; it is removed afterwards, even on failure.
+    STAGING.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{variant}-{os.getpid()}-", dir=STAGING) as tmp:
+        staging = Path(tmp)
+        stage = staging / manifest["id"]
+        shutil.copytree(SOURCE, stage, ignore=shutil.ignore_patterns(*SKIP))
+        export_default_bundle(stage / BUILTIN_BUNDLE)
+        runtime = build_runtime_wheel(staging / "runtime")
+        wheels = [*fetch_wheels(variant, platforms, offline), runtime]
+        check_top_levels(wheels)
+        (stage / "wheels").mkdir()
+        for wheel in wheels:
+            shutil.copy2(wheel, stage / "wheels" / wheel.name)
+        write_manifest(stage, wheels, platforms)
+        tool = blender_ext_tool()
+        run([sys.executable, str(tool), "validate", str(stage)])
+        tmp_out = staging / "dist"
+        tmp_out.mkdir()
+        run([sys.executable, str(tool), "build", "--source-dir", str(stage), "--output-dir",
+             str(tmp_out)])
+        (built,) = tmp_out.glob("*.zip")
+        run([sys.executable, str(tool), "validate", str(built)])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"{manifest['id']}-{manifest['version']}-{variant}-" \
+                           f"{'_'.join(p.replace('-', '_') for p in platforms)}.zip"
+        shutil.move(built, target)
     return target
 
 
