@@ -14,7 +14,6 @@ The model set (where its parts are, how they load) is ``hmu_core.models.model_se
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +33,6 @@ from hmu_core.sampling.loop import Generation, generate
 from hmu_core.sampling.params import SamplingParams
 from hmu_core.sampling.samplers import BAMMStep, MaskStep, ResStep
 from hmu_core.text.registry import load_text_encoder
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
