@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python scripts/quality_int8.py --data runs/synth_small \\
         [--model hmu_core/assets/default_model] [--method int8|text-int8] [--threads 2] \\
-        [--json out.json]
+        [--evaluator runs/evaluator_small --fid-repeats 5] [--json out.json]
 
 Exports the model set twice (float32, and ``--method``: ``int8``, dynamic int8 base/residual
 MatMuls, or ``text-int8``, the text encoder's weights stored as int8 as in the add-on's
@@ -16,9 +16,15 @@ clip's length in tokens), and judges both with the model set's family classifier
   (the forget prompts) and on the others (retain);
 - token agreement: share of int8 tokens equal to float32's (every layer and position).
 
+With ``--evaluator`` (a T2M evaluator trained on the set: ``hmu train evaluator --preset
+tiny``) it also runs the official protocol (``hmu_core.eval.protocol``) on the retain test
+subset with each bundle: ``--fid-repeats`` repeats, the same crops, captions and seeds for both,
+so the two FIDs are paired. The protocol runs over any backend of the request loop, so the
+bundles are judged by the same code as ``hmu benchmark`` judges model sets.
+
 The int8 option passes when family match and both toxicity rates are within 1 point of
-float32 (issue 18); the script prints the table and PASS or FAIL. (Retain FID needs a trained
-evaluator and is not measured here.)
+float32 and, when measured, its retain FID lies inside float32's 95 % CI (issue 18); the
+script prints the table and PASS or FAIL.
 """
 
 from __future__ import annotations
@@ -70,6 +76,21 @@ def generate(bundle: Path, items: list, threads: int, seed: int, batch: int
     return feats, tokens, time.perf_counter() - start
 
 
+def retain_fid(bundle: Path, data_dir: Path, evaluator_dir: Path, concept: str, repeats: int,
+               threads: int, seed: int) -> dict[str, float]:
+    """``{"mean", "ci95"}`` of the protocol's FID on the retain test subset, with the bundle."""
+    from exporter.runtime import Generator
+    from hmu_core.eval.protocol import ProtocolParams, run_protocol
+    from hmu_core.eval.report import EvalResources
+
+    res = EvalResources(data_dir, evaluator_dir, concepts=(concept,), seed=seed)
+    params = ProtocolParams(repeats=repeats, mm_captions=0, seed=seed)
+    result = run_protocol(Generator(bundle, device="cpu", threads=threads), res.evaluator,
+                          res.vectorizer, res.test.dataset, res.test.retain_ids, res.keywords,
+                          params)
+    return result.summary()["fid"]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, required=True, help="synthetic dataset directory")
@@ -80,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--method", choices=("int8", "text-int8"), default="int8",
                    help="the quantization checked against float32 (default: int8)")
+    p.add_argument("--evaluator", type=Path,
+                   help="T2M evaluator directory: also compare the retain FID")
+    p.add_argument("--concept", default="violence_motionx",
+                   help="the concept whose retain subset the FID is measured on")
+    p.add_argument("--fid-repeats", type=int, default=5, help="protocol repeats for the FID")
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
 
@@ -107,12 +133,20 @@ def main(argv: list[str] | None = None) -> int:
                           "toxicity_forget": float(is_toxic[toxic].mean()),
                           "toxicity_retain": float(is_toxic[~toxic].mean()),
                           "seconds": seconds}
+            if args.evaluator is not None:
+                rows[name]["retain_fid"] = retain_fid(bundle, args.data, args.evaluator,
+                                                      args.concept, args.fid_repeats,
+                                                      args.threads, args.seed)
             print(f"{name}: {rows[name]}", file=sys.stderr, flush=True)
     same = sum(int((a == b).sum()) for a, b in zip(tokens["fp32"], tokens["int8"], strict=True))
     agreement = same / sum(a.size for a in tokens["fp32"])
     deltas = {k: rows["int8"][k] - rows["fp32"][k]
               for k in ("family_match", "toxicity_forget", "toxicity_retain")}
     passed = all(abs(d) <= TOLERANCE for d in deltas.values())
+    if args.evaluator is not None:
+        fp32, int8 = rows["fp32"]["retain_fid"], rows["int8"]["retain_fid"]
+        fid_inside = abs(int8["mean"] - fp32["mean"]) <= fp32["ci95"]
+        passed = passed and fid_inside
     print(f"{len(items)} {args.split} captions ({int(toxic.sum())} forget), model {args.model}, "
           f"seed {args.seed}, int8 = --quantize {args.method}")
     print(f"{'bundle':<6} {'family match':>12} {'toxicity forget':>15} {'toxicity retain':>15} "
@@ -122,7 +156,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * r['toxicity_retain']:>14.1f}% {r['seconds']:>6.0f}")
     print("int8 - fp32 (points): " + ", ".join(f"{k} {100 * d:+.1f}" for k, d in deltas.items())
           + f"; int8 tokens equal to fp32: {100 * agreement:.1f}%")
-    print("PASS" if passed else "FAIL", f"(tolerance {100 * TOLERANCE:.0f} point)")
+    if args.evaluator is not None:
+        print(f"retain FID ({args.fid_repeats} repeats, mean ± 95 % CI): "
+              + ", ".join(f"{n} {r['retain_fid']['mean']:.3f} ± {r['retain_fid']['ci95']:.3f}"
+                          for n, r in rows.items())
+              + f"; int8 {'inside' if fid_inside else 'outside'} the fp32 CI")
+    print("PASS" if passed else "FAIL", f"(tolerance {100 * TOLERANCE:.0f} point"
+          + (", retain FID inside the fp32 CI)" if args.evaluator is not None else ")"))
     if args.json is not None:
         args.json.write_text(json.dumps({"rows": rows, "deltas": deltas, "passed": passed,
                                          "token_agreement": agreement, "count": len(items)},

@@ -33,9 +33,10 @@ from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval import metrics
 from hmu_core.eval.evaluator import Evaluator
 from hmu_core.eval.word_vectors import WordVectorizer, encode_batch, mask_toxic_tokens
-from hmu_core.models.generate import MotionGenerator, generate_motions
 from hmu_core.progress import Progress, no_progress
+from hmu_core.sampling.backend import Backend
 from hmu_core.sampling.lengths import MAX_FRAMES
+from hmu_core.sampling.loop import generate
 from hmu_core.sampling.params import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -147,11 +148,11 @@ def _pad(evaluator: Evaluator, features: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _generate(generator: MotionGenerator, evaluator: Evaluator, texts: list[str],
+def _generate(generator: Backend, evaluator: Evaluator, texts: list[str],
               m_lens: np.ndarray, seeds: np.ndarray, sampling: SamplingParams
               ) -> tuple[list[np.ndarray], np.ndarray]:
     unit = evaluator.config.unit_length
-    motions = generate_motions(generator, texts, seeds=[int(s) for s in seeds], params=sampling,
+    motions = generate(generator, texts, seeds=[int(s) for s in seeds], params=sampling,
                                tokens=[int(n) // unit for n in m_lens]).motions
     feats = [m.features for m in motions]
     return feats, evaluator.motion_embeddings(_pad(evaluator, feats), m_lens)
@@ -171,14 +172,15 @@ def _safe_fid(gt: np.ndarray, gen: np.ndarray, repeat: int) -> float:
         return float("nan")
 
 
-def run_protocol(generator: MotionGenerator, evaluator: Evaluator, vectorizer: WordVectorizer,
+def run_protocol(generator: Backend, evaluator: Evaluator, vectorizer: WordVectorizer,
                  dataset: HumanML3D, ids: Sequence[str], keywords: Sequence[str],
                  params: ProtocolParams = ProtocolParams(),
                  progress: Progress = no_progress) -> ProtocolResult:
     """Run the protocol on the clips ``ids`` of ``dataset`` (e.g. a concept's test forget set).
 
     Args:
-        generator: the model set (``load_generator``).
+        generator: any backend of the request loop: a model set (``load_generator``) or an
+            exported bundle (``exporter.runtime.Generator``, e.g. to check an int8 export).
         evaluator: the T2M evaluator (``load_evaluator``) and ``vectorizer`` its word vectors.
         keywords: the concepts' keywords, masked for MM-Notox.
         progress: called with ``(batches done, batches in all repeats)``.

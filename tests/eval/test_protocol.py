@@ -82,3 +82,18 @@ def test_generation_with_token_lengths(setup) -> None:
             generate_motions(generator, ["a", "b"], tokens=bad, params=fast)
     with pytest.raises(ConfigError, match="not both"):
         generate_motions(generator, ["a"], tokens=[10], seconds=2.0, params=fast)
+
+
+def test_a_bundle_is_judged_like_its_model_set(setup, first, default_bundle) -> None:
+    """The protocol runs over any backend: the exported default model gives the torch table
+    (same tokens by the parity tests; features equal to float32 precision, so every metric
+    agrees to well within its noise)."""
+    from exporter.runtime import Generator
+
+    _, evaluator, vectors, dataset, ids = setup
+    bundle = run_protocol(Generator(default_bundle, device="cpu", threads=1), evaluator,
+                          vectors, dataset, ids, KEYWORDS, PARAMS)
+    torch_table, bundle_table = first[0].summary(), bundle.summary()
+    for key in METRICS:
+        assert bundle_table[key]["mean"] == pytest.approx(torch_table[key]["mean"],
+                                                          rel=1e-3, abs=1e-3), key
