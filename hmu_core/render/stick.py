@@ -2,9 +2,12 @@
 
 Headless: a bare matplotlib ``Figure`` on the Agg canvas (no pyplot, no display, no global
 backend switch). Several motions play side by side, each in its own 3-D panel with a title; a
-shorter clip holds its last frame. GIFs go through Pillow (matplotlib's own dependency); MP4s
-through the ffmpeg binary that ``imageio-ffmpeg`` bundles, so no system ffmpeg is needed. The
-file is rendered in a temporary directory and then written atomically.
+shorter clip holds its last frame. The scene (axes, floor, root path, titles) is drawn once and
+each frame only restores it and draws the moving bones on top (blitting): a full 3-D redraw per
+frame cost ~0.19 s, almost all of it re-laying out axes that never move. Frames go to Pillow
+(GIF, matplotlib's own dependency) or are piped as raw RGB to the ffmpeg binary that
+``imageio-ffmpeg`` bundles (MP4), so no system ffmpeg is needed. The file is rendered in a
+temporary directory and then written atomically.
 
 HumanML3D is Y-up; matplotlib's 3-D axes are Z-up, so a joint (x, y, z) is drawn at (x, z, y).
 """
@@ -12,8 +15,9 @@ HumanML3D is Y-up; matplotlib's 3-D axes are Z-up, so a joint (x, y, z) is drawn
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,17 +47,43 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _writer(suffix: str, fps: float) -> object:
-    from matplotlib import animation, rcParams
+def _write_gif(frames: Iterable[np.ndarray], path: Path, fps: float) -> None:
+    """RGB frames -> a looping GIF with one palette, taken from the first frame (it already
+    holds the scene and every bone colour): mapping each frame onto it is ~10x faster than
+    Pillow's per-frame adaptive palette, and the file is smaller."""
+    from PIL import Image
 
-    if suffix == ".gif":
-        if not animation.PillowWriter.isAvailable():
-            raise ConfigError("GIF output needs Pillow: pip install pillow")
-        return animation.PillowWriter(fps=fps)
-    rcParams["animation.ffmpeg_path"] = ffmpeg_exe()
-    # yuv420p: plays everywhere (browsers, QuickTime); needs even frame sizes (see _figure).
-    return animation.FFMpegWriter(fps=fps, codec="libx264",
-                                  extra_args=["-pix_fmt", "yuv420p", "-preset", "veryfast"])
+    rgb = iter(frames)
+    first = Image.fromarray(next(rgb))
+    palette = first.quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+    rest = (Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in rgb)
+    first.quantize(palette=palette, dither=Image.Dither.NONE).save(
+        path, save_all=True, append_images=rest, duration=round(1000 / fps), loop=0)
+
+
+def _write_mp4(frames: Iterable[np.ndarray], path: Path, fps: float, size: tuple[int, int]
+               ) -> None:
+    """RGB frames of ``size`` (width, height) -> H.264 MP4 through the bundled ffmpeg.
+
+    Raises:
+        ConfigError: imageio-ffmpeg is missing, or ffmpeg failed (its last words quoted).
+    """
+    # yuv420p: plays everywhere (browsers, QuickTime); needs even frame sizes (see render_stick).
+    command = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+               "-s", f"{size[0]}x{size[1]}", "-r", f"{fps:g}", "-i", "-", "-c:v", "libx264",
+               "-pix_fmt", "yuv420p", "-preset", "veryfast", str(path)]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        try:
+            for frame in frames:
+                proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            pass  # ffmpeg stopped early; its exit status and message say why
+        finally:
+            proc.stdin.close()
+        error = proc.stderr.read().decode(errors="replace").strip()
+    if proc.returncode != 0:
+        raise ConfigError(f"ffmpeg could not write {path.name} (exit {proc.returncode}): "
+                          f"{error[-300:] or 'no message'}")
 
 
 def _check(motions: Motion | Sequence[Motion], titles: Sequence[str] | None
@@ -70,8 +100,10 @@ def _check(motions: Motion | Sequence[Motion], titles: Sequence[str] | None
     return items, names
 
 
-def _panel(fig: object, index: int, count: int, motion: Motion, title: str) -> Callable:
-    """Draw one motion's static parts; return ``update(frame)`` for its moving lines."""
+def _panel(fig: object, index: int, count: int, motion: Motion, title: str
+           ) -> Callable[[int], None]:
+    """Lay out one motion's static parts; return ``draw(frame)``, which draws its bones at
+    ``frame`` over the restored scene."""
     ax = fig.add_subplot(1, count, index + 1, projection="3d")
     joints = motion.joints.astype(np.float64)  # (T, 22, 3) metres, Y-up
     lo, hi = joints.reshape(-1, 3).min(0), joints.reshape(-1, 3).max(0)
@@ -92,15 +124,19 @@ def _panel(fig: object, index: int, count: int, motion: Motion, title: str) -> C
                          np.linspace(centre[2] - half, centre[2] + half, 2))
     ax.plot_surface(gx, gz, np.full_like(gx, floor), color="0.85", alpha=0.5)
     ax.plot(joints[:, 0, 0], joints[:, 0, 2], np.full(len(joints), floor), color="0.5", lw=1)
-    lines = [ax.plot([], [], [], color=c, lw=2.5)[0] for c in CHAIN_COLOURS[: len(KINEMATIC_CHAIN)]]
+    # animated: left out of the scene's full draw, drawn by draw() over it (always on top of
+    # the floor, as a stick figure should be).
+    lines = [ax.plot([], [], [], color=c, lw=2.5, animated=True)[0]
+             for c in CHAIN_COLOURS[: len(KINEMATIC_CHAIN)]]
 
-    def update(frame: int) -> None:
+    def draw(frame: int) -> None:
         pose = joints[min(frame, len(joints) - 1)]
         for line, chain in zip(lines, KINEMATIC_CHAIN, strict=True):
             pts = pose[list(chain)]
             line.set_data_3d(pts[:, 0], pts[:, 2], pts[:, 1])
+            ax.draw_artist(line)
 
-    return update
+    return draw
 
 
 def render_stick(motions: Motion | Sequence[Motion], path: str | os.PathLike, *,
@@ -129,18 +165,25 @@ def render_stick(motions: Motion | Sequence[Motion], path: str | os.PathLike, *,
     items, names = _check(motions, titles)
     side = 2 * round(panel_inches * dpi / 2)  # even pixel sizes for yuv420p
     fig = Figure(figsize=(side * len(items) / dpi, side / dpi), dpi=dpi)
-    FigureCanvasAgg(fig)
+    canvas = FigureCanvasAgg(fig)
     fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92, wspace=0)
-    updates = [_panel(fig, i, len(items), m, t) for i, (m, t) in enumerate(zip(items, names,
-                                                                               strict=True))]
-    writer = _writer(suffix, items[0].fps)
+    panels = [_panel(fig, i, len(items), m, t) for i, (m, t) in enumerate(zip(items, names,
+                                                                              strict=True))]
+    canvas.draw()  # the scene, once; it also fixes each panel's projection for draw_artist
+    scene = canvas.copy_from_bbox(fig.bbox)
+
+    def frames() -> Iterable[np.ndarray]:
+        for frame in track(range(max(m.num_frames for m in items)), progress, "rendering"):
+            canvas.restore_region(scene)
+            for draw in panels:
+                draw(frame)
+            yield np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
     with tempfile.TemporaryDirectory(prefix="hmu-render-") as tmp:
         out = Path(tmp) / f"clip{suffix}"
-        with writer.saving(fig, str(out), dpi):
-            frames = range(max(m.num_frames for m in items))
-            for frame in track(frames, progress, "rendering"):
-                for update in updates:
-                    update(frame)
-                writer.grab_frame()
+        if suffix == ".gif":
+            _write_gif(frames(), out, items[0].fps)
+        else:
+            _write_mp4(frames(), out, items[0].fps, canvas.get_width_height())
         write_bytes(target, out.read_bytes())
     return target

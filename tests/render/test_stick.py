@@ -36,6 +36,15 @@ def test_gif_side_by_side(tmp_path):
 
     with Image.open(out) as img:
         assert img.n_frames == 6 and img.size == (160, 80)
+        frames = []
+        for i in (0, 5):
+            img.seek(i)
+            frames.append(np.asarray(img.convert("RGB"), dtype=np.int16))
+    # the bones move over a scene drawn once, in their chain colours (the palette holds them)
+    assert np.abs(frames[0] - frames[1]).max() > 100
+    for colour in stick.CHAIN_COLOURS:
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(frames[0] - rgb).sum(-1) < 40).any(), colour
     assert [p.name for p in tmp_path.iterdir()] == ["clip.gif"]  # no temp files left
 
 
