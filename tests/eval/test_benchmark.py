@@ -24,11 +24,24 @@ def _plan(eval_data: Path, micro_evaluator: Path, out: Path) -> BenchmarkPlan:
 
 
 @pytest.mark.slow
-def test_benchmark_writes_the_tables_and_resumes(eval_data, micro_evaluator, tmp_path):
+def test_sharded_benchmark_then_one_run_writes_the_tables_and_resumes(eval_data, micro_evaluator,
+                                                                     tmp_path):
+    """Two shards share the evaluations between them and write no table; one plain run then
+    only writes the tables (every evaluation and LCR set reused), and a second run changes
+    nothing. One test, so the eight evaluations run once."""
     out = tmp_path / "bench"
-    steps: list[str] = []
+    evaluated = []
+    for i in (1, 0):  # jobs: 0 original, 1 r=2, 2 the single concept
+        steps: list[str] = []
+        assert run_benchmark(_plan(eval_data, micro_evaluator, out), step=steps.append,
+                             shard=Shard(i, 2)) is None
+        evaluated.append(sum(s.startswith("evaluating") for s in steps))
+        assert not (out / "benchmark.md").exists()
+    assert evaluated == [2, 2 + 4]  # r=2: both subsets; original + 2 single rows x 2
+    steps = []
     path = run_benchmark(_plan(eval_data, micro_evaluator, out), step=steps.append,
                          command="hmu benchmark ...")
+    assert steps == []  # every evaluation and LCR set came from the shards
     text = path.read_text()
     for heading in ("Table 1: methods", "Table 3: LCR r ablation", "Table 4: single concepts",
                     "| original |", "| r=2 |", "[violence]", "implicit attack",
@@ -40,32 +53,12 @@ def test_benchmark_writes_the_tables_and_resumes(eval_data, micro_evaluator, tmp
     assert all(float(r["fid"]) >= 0 for r in rows)
     assert (out / "r_ablation.png").stat().st_size > 0
     assert (out / "models" / "lcr-r2" / "unlearning.json").is_file()
-    assert sum(s.startswith("evaluating") for s in steps) == 8
 
     again: list[str] = []
     run_benchmark(_plan(eval_data, micro_evaluator, out), step=again.append,
                   command="hmu benchmark ...")
-    assert again == []  # every evaluation and LCR set reused
+    assert again == []
     assert path.read_text() == text
-
-
-@pytest.mark.slow
-def test_sharded_benchmark_then_one_run_writes_the_tables(eval_data, micro_evaluator, tmp_path):
-    out = tmp_path / "bench"
-    evaluated = []
-    for i in (1, 0):  # jobs: 0 original, 1 r=2, 2 the single concept
-        steps: list[str] = []
-        assert run_benchmark(_plan(eval_data, micro_evaluator, out), step=steps.append,
-                             shard=Shard(i, 2)) is None
-        evaluated.append(sum(s.startswith("evaluating") for s in steps))
-        assert not (out / "benchmark.md").exists()
-    assert evaluated == [2, 2 + 4]  # r=2: both subsets; original + 2 single rows x 2
-    steps = []
-    path = run_benchmark(_plan(eval_data, micro_evaluator, out), step=steps.append)
-    assert steps == []  # every evaluation and LCR set came from the shards
-    text = path.read_text()
-    for heading in ("| original |", "| r=2 |", "[violence]"):
-        assert heading in text, heading
 
 
 def test_plan_and_models_are_checked(tmp_path):
