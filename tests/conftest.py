@@ -13,6 +13,20 @@ CONFORMANCE = SHARED / "conformance"
 SHARED_DATA = SHARED / "data"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest tests first (``@pytest.mark.slow(seconds=...)``, the rest keep their order).
+
+    ``scripts/test.sh`` hands tests to the pytest-xdist workers one at a time, so the longest
+    ones start at once, each on a worker, and the short ones fill in around them; in file order
+    the README walkthrough started last and ran alone on one core for the final minute.
+    """
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return 0.0 if marker is None else float(marker.kwargs.get("seconds", 1.0))
+
+    items.sort(key=seconds, reverse=True)
+
+
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
     """``../shared/conformance``: fixtures made by running the official code."""

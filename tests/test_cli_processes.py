@@ -98,7 +98,7 @@ def test_ctrl_c_of_data_synth_exits_130_and_leaves_nothing(tmp_path):
     assert not any(running(w) for w in workers)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_kill_9_of_export_is_swept_and_ctrl_c_in_bpy_clips_exits_130(tmp_path):
     """The issue's two worst interruptions: a killed export left a 91 MB hidden directory
     forever, and Ctrl-C while Blender wrote FBX/GLB printed a 90-line traceback, exit 1."""

@@ -9,7 +9,7 @@ import pytest
 from hmu_core.cli.main import main
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=40)
 def test_demo_writes_the_report_and_reuses_its_work(tmp_path, capsys):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--size", "tiny", "--limit", "6", "--repeats", "1",

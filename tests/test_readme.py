@@ -94,7 +94,7 @@ def test_readme_prompt_file_ships():
 _TINY_EXTRA = {
     ("train",): ["--max-iters", "2", "--batch-size", "8", "--no-progress"],
     ("unlearn", "lcr"): ["--repeats", "1", "--no-progress"],
-    ("unlearn", "suppress"): ["--repeats", "1", "--max-lines", "300", "--r-grid", "0", "4",
+    ("unlearn", "suppress"): ["--repeats", "1", "--max-lines", "64", "--r-grid", "0", "4",
                               "--search-seeds", "1", "--no-progress"],
     ("unlearn", "finetune"): ["--max-iters", "1", "--no-progress"],
     ("unlearn", "retrain"): ["--max-iters", "1", "--no-progress"],
@@ -124,7 +124,7 @@ def tiny(argv: list[str]) -> list[str]:
     return out + _TINY_EXTRA.get(tuple(argv[:2]), _TINY_EXTRA.get((argv[0],), []))
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=90)
 def test_readme_walkthrough_runs_at_tiny_size(tmp_path, monkeypatch, capsys):
     """Every README command, in README order, in a fresh directory beside ../shared, with
     budgets cut to a smoke run: each exits 0 and nothing appears outside runs/."""

@@ -75,11 +75,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--resume", action="store_true",
                        help="continue the run in OUT from model/latest.tar")
         p.add_argument("--max-iters", type=int, default=None,
-                       help="stop after this many iterations (overrides the preset)")
+                       help="stop each training stage after this many iterations "
+                       "(overrides the preset)")
         p.add_argument("--epochs", type=int, default=None,
-                       help="stop after this many epochs (overrides the preset)")
+                       help="stop each training stage after this many epochs (overrides "
+                       "the preset)")
         p.add_argument("--batch-size", type=int, default=None,
-                       help="batch size per process (overrides the preset)")
+                       help="batch size per process of each training stage (overrides "
+                       "the preset)")
         common.add_device(p)
         p.add_argument("--no-amp", action="store_true",
                        help="on CUDA, train in fp32 instead of bf16 autocast")

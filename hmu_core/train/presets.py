@@ -210,9 +210,11 @@ def get_preset(kind: str, name: str) -> Preset:
     return _PRESETS[(kind, name)]
 
 
-def with_overrides(preset: Preset, *, max_iters: int | None = None,
-                   epochs: int | None = None, batch_size: int | None = None) -> Preset:
-    """``preset`` with its schedule's iteration/epoch budget or batch size replaced."""
+def with_overrides(preset: Any, *, max_iters: int | None = None,
+                   epochs: int | None = None, batch_size: int | None = None) -> Any:
+    """``preset`` with the iteration/epoch budget or batch size of every training stage
+    replaced: each of its ``Schedule`` fields (the evaluator has two stages, movement and
+    matching; a budget that capped only one would leave the other running its full length)."""
     changes: dict[str, int] = {}
     if max_iters is not None:
         changes["max_iters"] = max_iters
@@ -222,4 +224,7 @@ def with_overrides(preset: Preset, *, max_iters: int | None = None,
         changes["batch_size"] = batch_size
     if not changes:
         return preset
-    return dataclasses.replace(preset, schedule=preset.schedule.replace(**changes))
+    stages = {f.name: getattr(preset, f.name) for f in dataclasses.fields(preset)
+              if isinstance(getattr(preset, f.name), Schedule)}
+    return dataclasses.replace(preset, **{name: stage.replace(**changes)
+                                          for name, stage in stages.items()})

@@ -96,3 +96,15 @@ def test_resuming_a_finished_run_keeps_its_evaluator(trained: Path, eval_data: P
                              runtime=init_runtime("cpu"))
     assert result.total_it == micro_preset().schedule.max_iters
     torch.testing.assert_close(load_evaluator(trained).state_dict(), before)
+
+
+def test_budget_overrides_cap_both_stages() -> None:
+    """``--max-iters``/``--epochs``/``--batch-size`` apply to the movement stage too (they
+    once capped only the matching stage, so a 2-iteration smoke run still trained 300)."""
+    from hmu_core.train.evaluator import evaluator_preset
+    from hmu_core.train.presets import with_overrides
+
+    capped = with_overrides(evaluator_preset("tiny"), max_iters=2, epochs=3, batch_size=8)
+    for stage in (capped.schedule, capped.movement):
+        assert (stage.max_iters, stage.max_epoch, stage.batch_size) == (2, 3, 8)
+    assert capped.movement.lr == evaluator_preset("tiny").movement.lr
