@@ -175,6 +175,9 @@ class HumanML3D:
         self.joints_dir = self.root / "new_joints"
         self.n_joints = n_joints
         self._feature_dim = feature_dim
+        # Parsed captions by id: a pass over HumanML3D reads ~29,000 files, and statistics,
+        # cache keys and evaluation each make one.
+        self._captions: dict[str, tuple[Caption, ...]] = {}
 
     # ------------------------------------------------------------------ layout
     @property
@@ -226,17 +229,22 @@ class HumanML3D:
         return [line for _, line in self._numbered_lines(motion_id)]
 
     def captions(self, motion_id: str) -> list[Caption]:
-        """Parsed captions of one clip, in file order.
+        """Parsed captions of one clip, in file order (read once per instance).
 
         Raises:
             DataError: missing file, a malformed line (file and line number named), or no
                 caption at all.
         """
-        path = self.texts_dir / f"{motion_id}.txt"
-        lines = self._numbered_lines(motion_id)
-        if not lines:
-            raise DataError(f"caption file {path} holds no caption line")
-        return [parse_caption_line(line, f"{path} line {number}") for number, line in lines]
+        cached = self._captions.get(motion_id)
+        if cached is None:
+            path = self.texts_dir / f"{motion_id}.txt"
+            lines = self._numbered_lines(motion_id)
+            if not lines:
+                raise DataError(f"caption file {path} holds no caption line")
+            cached = tuple(parse_caption_line(line, f"{path} line {number}")
+                           for number, line in lines)
+            self._captions[motion_id] = cached
+        return list(cached)
 
     def caption_table(
         self, ids: Iterable[str], missing_ok: bool = False
