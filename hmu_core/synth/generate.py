@@ -215,8 +215,12 @@ def write_synthetic_dataset(out_dir: str | Path, size: str | int = "tiny", seed:
         for sub in ("new_joint_vecs", "new_joints", "texts"):
             (tmp / sub).mkdir()
         if workers > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(
-                workers, initializer=_exit_with_parent, initargs=(os.getpid(),)))
+            pool = ProcessPoolExecutor(workers, initializer=_exit_with_parent,
+                                       initargs=(os.getpid(),))
+            # On an error or Ctrl-C, drop the clips not started: the pool's own exit waits for
+            # every queued clip (map queues them all), which kept an interrupted 'small' run
+            # going for up to a minute.
+            stack.callback(pool.shutdown, wait=True, cancel_futures=True)
             results: Iterable[ClipData] = pool.map(generate_clip, plan.clips, chunksize=8)
         else:
             results = map(generate_clip, plan.clips)
