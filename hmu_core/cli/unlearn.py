@@ -24,7 +24,7 @@ _SUPPRESS_EPILOG = """examples:
   hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
       --concept violence_motionx --r 32 --out runs/suppress
   hmu unlearn suppress --model runs/set --data runs/data/humanml3d-captions --stats generated \\
-      --max-lines 20000 --concept violence --r 32 --out runs/suppress-captions  # no motions
+      --concept violence --r 32 --out runs/suppress-captions  # no motions
   hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
       --concept violence_motionx --r auto --retain-budget 1 --out runs/suppress-auto
   hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
@@ -207,9 +207,9 @@ def _stats_args(p: argparse.ArgumentParser) -> None:
                    "VQ-encoded: the paper's protocol) or generated (tokens the original model "
                    "samples for the split's captions: no motions needed, e.g. the real "
                    "HumanML3D captions from `hmu data import-captions`). Default: data")
-    p.add_argument("--max-lines", type=common.positive_int, metavar="N",
-                   help="--stats generated: sample a seeded subset of N caption lines "
-                   "(default: every line of train_val)")
+    p.add_argument("--max-lines", type=common.positive_int, metavar="N", default=2000,
+                   help="--stats generated: generate at most N forget caption lines and N "
+                   "retain lines (seeded subsets of each; default: 2000)")
 
 
 def _layers(text: str) -> tuple[int, ...]:

@@ -53,8 +53,8 @@ def statistics(loaded: LoadedModelSet, data: ConceptData, source: str, *,
 
     def sample() -> CodeSamples:
         return sample_code_samples(load_generator(loaded, text_encoder=text_encoder),
-                                   data.dataset, data.ids,
-                                   generation, progress)
+                                   data.dataset, data.ids, generation, progress,
+                                   forget_ids=data.forget_ids)
 
     if cache_dir is None:
         return sample()

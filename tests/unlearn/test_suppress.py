@@ -148,3 +148,34 @@ def test_layer_r_spec(spec, want):
 def test_bad_layer_r_specs(spec, match):
     with pytest.raises(ConfigError, match=match):
         parse_layer_r(spec, 4)
+
+
+def test_generated_statistics_cap_each_side_on_its_own(momask_set, unlearn_data):
+    """``max_lines`` takes a seeded subset of the forget lines and of the retain lines each,
+    so the scarce forget lines are never thinned out to make room for retain ones."""
+    from hmu_core.data.concept_data import load_concept_data
+    from hmu_core.models.generate import load_generator
+    from hmu_core.models.model_set import resolve_model_set
+    from hmu_core.unlearn.generated_stats import (
+        GenerationProtocol,
+        caption_samples,
+        sample_code_samples,
+    )
+
+    data = load_concept_data(unlearn_data, ["violence"])
+    texts, owner, ids = caption_samples(data.dataset, data.ids)
+    forget_lines = sum(ids[i] in set(data.forget_ids) for i in owner)
+    assert 2 < forget_lines < len(texts) - 2
+    gen = load_generator(resolve_model_set(momask_set))
+    fast = SamplingParams(timesteps=1)
+    capped = GenerationProtocol(max_lines=2, params=fast)
+    samples = sample_code_samples(gen, data.dataset, data.ids, capped,
+                                  forget_ids=data.forget_ids)
+    assert samples.mask_for(data.forget_ids).sum() == 2
+    assert samples.mask_for(data.retain_ids).sum() == 2
+    wide = GenerationProtocol(max_lines=forget_lines, params=fast)
+    samples = sample_code_samples(gen, data.dataset, data.ids, wide,
+                                  forget_ids=data.forget_ids)
+    assert samples.mask_for(data.forget_ids).sum() == forget_lines  # every forget line
+    assert samples.mask_for(data.retain_ids).sum() == min(forget_lines,
+                                                          len(texts) - forget_lines)
