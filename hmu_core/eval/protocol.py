@@ -153,7 +153,7 @@ def _generate(generator: Backend, evaluator: Evaluator, texts: list[str],
               ) -> tuple[list[np.ndarray], np.ndarray]:
     unit = evaluator.config.unit_length
     motions = generate(generator, texts, seeds=[int(s) for s in seeds], params=sampling,
-                               tokens=[int(n) // unit for n in m_lens]).motions
+                       tokens=[int(n) // unit for n in m_lens]).motions
     feats = [m.features for m in motions]
     return feats, evaluator.motion_embeddings(_pad(evaluator, feats), m_lens)
 

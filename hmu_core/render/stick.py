@@ -152,7 +152,8 @@ def render_stick(motions: Motion | Sequence[Motion], path: str | os.PathLike, *,
     Returns:
         ``path`` as a ``Path``.
     Raises:
-        ConfigError: unknown suffix, missing Pillow / imageio-ffmpeg, titles not matching.
+        ConfigError: unknown suffix, missing imageio-ffmpeg (MP4) or an ffmpeg failure, titles
+            not matching.
         MotionError: no motions, or motions with different fps.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
