@@ -158,7 +158,7 @@ def _init_worker(parent: int) -> None:
     own machinery (taking its next task, sending a result) can leave the pool waiting on it:
     on a loaded machine an interrupted run sometimes hung for 20 s and more. So workers ignore
     SIGINT; the parent cancels the queued clips and its pool shuts down after the clips in hand
-    (14 of 14 interrupted runs under load then stopped in about a second).
+    (then 14 of 14 interrupted runs on a loaded machine stopped well inside the test's bound).
 
     Dying with the parent covers ``kill -9`` (which runs no clean-up and would leave the workers
     running, re-parented, generating clips nobody reads): Linux gets ``PR_SET_PDEATHSIG``
