@@ -159,11 +159,18 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Save one array in ``.npy`` format atomically (never pickled)."""
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``array`` in ``.npy`` format (never pickled), made in memory: ``np.save`` straight into a
+    file writes through numpy's ``tofile``, which turns a Ctrl-C during the write into a
+    ``TypeError`` (a traceback instead of exit 130)."""
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(array), allow_pickle=False)
-    write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Save one array in ``.npy`` format atomically (never pickled)."""
+    write_bytes(path, npy_bytes(array))
 
 
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:

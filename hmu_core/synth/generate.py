@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -29,14 +30,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hmu_core.atomic import atomic_directory
+from hmu_core.atomic import atomic_directory, npy_bytes
 from hmu_core.data.concepts import BUILTIN_CONCEPTS, MatchMode, matched_keywords
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.motion.features import features_to_joints, joints_to_features
@@ -119,8 +119,7 @@ def _std(sum_: np.ndarray, sumsq: np.ndarray, count: int) -> np.ndarray:
 def _save_npy(path: Path, array: np.ndarray) -> None:
     # Plain writes are enough inside the temporary directory: atomic_directory renames the
     # whole directory into place only once every file is complete.
-    with open(path, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
+    path.write_bytes(npy_bytes(array))
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -157,8 +156,7 @@ def _init_worker(parent: int) -> None:
     A terminal's Ctrl-C reaches the whole process group. A worker interrupted inside the pool's
     own machinery (taking its next task, sending a result) can leave the pool waiting on it:
     on a loaded machine an interrupted run sometimes hung for 20 s and more. So workers ignore
-    SIGINT; the parent cancels the queued clips and its pool shuts down after the clips in hand
-    (then 14 of 14 interrupted runs on a loaded machine stopped well inside the test's bound).
+    SIGINT; the parent stops and terminates them.
 
     Dying with the parent covers ``kill -9`` (which runs no clean-up and would leave the workers
     running, re-parented, generating clips nobody reads): Linux gets ``PR_SET_PDEATHSIG``
@@ -223,13 +221,13 @@ def write_synthetic_dataset(out_dir: str | Path, size: str | int = "tiny", seed:
         for sub in ("new_joint_vecs", "new_joints", "texts"):
             (tmp / sub).mkdir()
         if workers > 1:
-            pool = ProcessPoolExecutor(workers, initializer=_init_worker,
-                                       initargs=(os.getpid(),))
-            # On an error or Ctrl-C, drop the clips not started: the pool's own exit waits for
-            # every queued clip (map queues them all), which kept an interrupted 'small' run
-            # going for up to a minute.
-            stack.callback(pool.shutdown, wait=True, cancel_futures=True)
-            results: Iterable[ClipData] = pool.map(generate_clip, plan.clips, chunksize=8)
+            # A Pool, whose exit terminates its workers: on Ctrl-C or an error nothing waits
+            # for queued or half-made clips (ProcessPoolExecutor's exit waited for them: an
+            # interrupted 'small' run could take a minute, or hang under load). On success
+            # every result has been read before the exit.
+            pool = stack.enter_context(multiprocessing.Pool(
+                workers, initializer=_init_worker, initargs=(os.getpid(),)))
+            results: Iterable[ClipData] = pool.imap(generate_clip, plan.clips, chunksize=8)
         else:
             results = map(generate_clip, plan.clips)
         for clip, data in track(zip(plan.clips, results, strict=True), progress,
