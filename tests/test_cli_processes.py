@@ -20,10 +20,18 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(),
                                 reason="needs Linux /proc to find worker processes")
 
 
+# ``hmu`` as a terminal's foreground job starts it: Ctrl-C raises KeyboardInterrupt. A test run
+# started in the background of a script (``cmd &``, nohup) inherits SIGINT ignored, and Python
+# then installs no handler, so without this the run could not be interrupted at all.
+_FOREGROUND = ("import runpy, signal, sys;"
+               " signal.signal(signal.SIGINT, signal.default_int_handler);"
+               " sys.argv[0] = 'hmu'; runpy.run_module('hmu_core.cli.main', run_name='__main__')")
+
+
 def start(argv: list[str]) -> subprocess.Popen:
     """``hmu ARGV`` in its own session (signals reach it alone), this checkout first."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "hmu_core.cli.main", *map(str, argv)],
+    return subprocess.Popen([sys.executable, "-c", _FOREGROUND, *map(str, argv)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
 
