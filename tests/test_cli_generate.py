@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from hmu_core.cli import common
 from hmu_core.cli import generate as generate_cli
 from hmu_core.cli import main as cli_main
 from hmu_core.errors import ConfigError
@@ -22,13 +23,13 @@ def _args(*extra: str):
 
 def test_arguments_map_to_sampling_params_and_parts(tmp_path):
     args = _args("--model", "set", "--seconds", "4", "--seed", "3", "--out", "clip.bvh")
-    assert generate_cli.sampling_params(args) == SamplingParams()
+    assert common.sampling_params(args) == SamplingParams()
     assert (args.seconds, args.seed, args.prompts) == (4.0, 3, ["a person jumps twice"])
     args = _args("--vq", "v", "--trans", "t", "--res", "r", "--length-estimator", "l",
                  "--text-encoder", "clip:/w.pt", "--out", "x.gif", "--timesteps", "18",
                  "--cond-scale", "2.5", "--res-cond-scale", "6", "--topk-filter-thres", "0.5",
                  "--temperature", "0.7", "--gumbel", "--res-layers", "0")
-    assert generate_cli.sampling_params(args) == SamplingParams(
+    assert common.sampling_params(args) == SamplingParams(
         timesteps=18, cond_scale=2.5, res_cond_scale=6.0, topk_filter_thres=0.5,
         temperature=0.7, gsample=True, num_res_layers=0)
     assert (str(args.vq), str(args.trans), str(args.res), str(args.length_estimator),

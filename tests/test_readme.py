@@ -4,6 +4,9 @@ tiny size in a fresh directory."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import re
 import shlex
 import time
@@ -98,9 +101,10 @@ _TINY_EXTRA = {
                               "--search-seeds", "1", "--no-progress"],
     ("unlearn", "finetune"): ["--max-iters", "1", "--no-progress"],
     ("unlearn", "retrain"): ["--max-iters", "1", "--no-progress"],
-    ("eval",): ["--repeats", "1", "--mm-captions", "0", "--batch-size", "3", "--no-progress"],
+    ("eval",): ["--repeats", "1", "--mm-captions", "0", "--batch-size", "3", "--timesteps", "2",
+                "--no-progress"],
     ("benchmark",): ["--repeats", "1", "--mm-captions", "0", "--batch-size", "3",
-                     "--single-batch-size", "3", "--no-progress"],
+                     "--single-batch-size", "3", "--timesteps", "2", "--no-progress"],
     ("generate",): ["--no-progress"],
     ("clips",): ["--no-progress"],
 }
@@ -124,15 +128,36 @@ def tiny(argv: list[str]) -> list[str]:
     return out + _TINY_EXTRA.get(tuple(argv[:2]), _TINY_EXTRA.get((argv[0],), []))
 
 
-@pytest.mark.slow(seconds=90)
+def write_caption_subset(source: Path, dest: Path, every: int) -> None:
+    """``dest`` laid out as ``source`` (``shared/data``): the corpus with every ``every``-th id
+    of ``all.txt``, its checksum file, and the official splits cut to those ids. The smoke run
+    imports a tenth of HumanML3D's captions (the real corpus import has its own tests)."""
+    keep = set((source / "all.txt").read_text(encoding="utf-8").split()[::every])
+    with gzip.open(source / "humanml3d_texts.jsonl.gz", "rt", encoding="utf-8") as lines:
+        records = [line for line in lines if json.loads(line)["id"] in keep]
+    raw = "".join(records).encode("utf-8")
+    packed = gzip.compress(raw, mtime=0)
+    dest.mkdir(parents=True)
+    (dest / "humanml3d_texts.jsonl.gz").write_bytes(packed)
+    (dest / "humanml3d_texts.json").write_text(json.dumps({
+        "sha256_gz": hashlib.sha256(packed).hexdigest(),
+        "sha256_uncompressed_jsonl": hashlib.sha256(raw).hexdigest()}), encoding="utf-8")
+    for split in ("all", "train", "val", "test", "train_val"):
+        ids = (source / f"{split}.txt").read_text(encoding="utf-8").split()
+        (dest / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids if i in keep),
+                                           encoding="utf-8")
+
+
+@pytest.mark.slow(seconds=60)
 def test_readme_walkthrough_runs_at_tiny_size(tmp_path, monkeypatch, capsys):
-    """Every README command, in README order, in a fresh directory beside ../shared, with
-    budgets cut to a smoke run: each exits 0 and nothing appears outside runs/."""
+    """Every README command, in README order, in a fresh directory beside a ``shared/`` with a
+    tenth of the real captions, with budgets cut to a smoke run: each exits 0 and nothing
+    appears outside runs/."""
     if not (SHARED / "data" / "humanml3d_texts.jsonl.gz").is_file():
         pytest.skip("../shared/data/humanml3d_texts.jsonl.gz is not beside the repository")
     work = tmp_path / "clone"
     work.mkdir()
-    (tmp_path / "shared").symlink_to(SHARED, target_is_directory=True)
+    write_caption_subset(SHARED / "data", tmp_path / "shared" / "data", every=10)
     (work / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
     monkeypatch.chdir(work)
     for argv in COMMANDS:

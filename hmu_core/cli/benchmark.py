@@ -67,6 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shard", metavar="I/N",
                    help="run only shard I of N of the rows (then run without it for the tables)")
     common.add_no_progress(p)
+    common.add_sampling(p)
     p.set_defaults(run=run)
 
 
@@ -83,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     device = common.torch_device(args.device)
     protocol = ProtocolParams(repeats=args.repeats, seed=args.seed, batch_size=args.batch_size,
                               mm_captions=args.mm_captions, mm_generations=args.mm_generations,
-                              mm_times=min(10, max(1, args.mm_generations - 1)))
+                              mm_times=min(10, max(1, args.mm_generations - 1)),
+                              sampling=common.sampling_params(args))
     retain = None if args.retain_repeats is None else replace(protocol,
                                                               repeats=args.retain_repeats)
     plan = BenchmarkPlan(data_dir=args.data, evaluator_dir=args.evaluator, out=args.out,

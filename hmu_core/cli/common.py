@@ -118,6 +118,43 @@ def add_no_progress(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def add_sampling(parser: argparse.ArgumentParser) -> None:
+    """The sampling knobs (``--timesteps``, ``--cond-scale``...; defaults: ``SamplingParams``,
+    the official evaluation settings), as the official generation and evaluation scripts take
+    them."""
+    from hmu_core.sampling.params import SamplingParams
+
+    official = SamplingParams()
+    g = parser.add_argument_group("sampling (defaults: official evaluation settings)")
+    g.add_argument("--timesteps", type=int, default=official.timesteps,
+                   help=f"MoMask decoding steps ({official.timesteps})")
+    g.add_argument("--cond-scale", type=float, default=official.cond_scale,
+                   help=f"CFG scale ({official.cond_scale:g})")
+    g.add_argument("--res-cond-scale", type=float, default=official.res_cond_scale,
+                   help=f"residual layers' CFG scale ({official.res_cond_scale:g})")
+    g.add_argument("--topk-filter-thres", type=float, default=official.topk_filter_thres,
+                   help=f"keep the top (1 - THRES) share of logits ({official.topk_filter_thres:g}"
+                   ": 52 of 512)")
+    g.add_argument("--temperature", type=float, default=official.temperature,
+                   help=f"sampling temperature ({official.temperature:g})")
+    g.add_argument("--gumbel", action="store_true",
+                   help="Gumbel-max sampling instead of categorical (MoMask base layer)")
+    g.add_argument("--res-layers", type=int, default=official.num_res_layers,
+                   help="residual layers to sample, -1 = all (default), 0 = base layer only")
+
+
+def sampling_params(args: argparse.Namespace) -> Any:
+    """The ``SamplingParams`` that ``add_sampling``'s flags ask for (``ConfigError`` on bad
+    knobs)."""
+    from hmu_core.sampling.params import SamplingParams
+
+    return SamplingParams(timesteps=args.timesteps, cond_scale=args.cond_scale,
+                          res_cond_scale=args.res_cond_scale,
+                          topk_filter_thres=args.topk_filter_thres,
+                          temperature=args.temperature, gsample=args.gumbel,
+                          num_res_layers=args.res_layers)
+
+
 class ProgressBars:
     """A ``hmu_core.progress.Progress`` shown as one tqdm bar per stage, on stderr.
 

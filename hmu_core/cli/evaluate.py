@@ -77,6 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     common.add_device(p)
     p.add_argument("--out", type=Path, required=True, help="directory for eval.json, eval.md")
     common.add_no_progress(p)
+    common.add_sampling(p)
     p.set_defaults(run=run)
 
 
@@ -92,7 +93,8 @@ def _request(args: argparse.Namespace):
     params = ProtocolParams(repeats=args.repeats, batch_size=args.batch_size,
                             mm_captions=args.mm_captions, mm_generations=args.mm_generations,
                             mm_times=args.mm_times, seed=args.seed,
-                            mm_notox_accounting=args.mm_notox, match_mode=args.mode)
+                            mm_notox_accounting=args.mm_notox, match_mode=args.mode,
+                            sampling=common.sampling_params(args))
     parts = tuple((k, str(getattr(args, k))) for k in ("vq", "trans", "res")
                   if getattr(args, k) is not None)
     return EvalRequest(model_dir=args.model, data_dir=args.data, split=args.split,

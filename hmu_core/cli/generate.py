@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from hmu_core.cli import common
 from hmu_core.errors import ConfigError
@@ -64,30 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=common.seed, default=0, help="random seed (default: 0)")
     common.add_device(p)
     common.add_no_progress(p)
-    g = p.add_argument_group("sampling (defaults: official evaluation settings)")
-    g.add_argument("--timesteps", type=int, default=10, help="MoMask decoding steps (10)")
-    g.add_argument("--cond-scale", type=float, default=4.0, help="CFG scale (4)")
-    g.add_argument("--res-cond-scale", type=float, default=5.0,
-                   help="residual layers' CFG scale (5)")
-    g.add_argument("--topk-filter-thres", type=float, default=0.9,
-                   help="keep the top (1 - THRES) share of logits (0.9: 52 of 512)")
-    g.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (1)")
-    g.add_argument("--gumbel", action="store_true",
-                   help="Gumbel-max sampling instead of categorical (MoMask base layer)")
-    g.add_argument("--res-layers", type=int, default=-1,
-                   help="residual layers to sample, -1 = all (default), 0 = base layer only")
+    common.add_sampling(p)
     p.set_defaults(run=run)
-
-
-def sampling_params(args: argparse.Namespace) -> Any:
-    """The ``SamplingParams`` the arguments ask for (raises ``ConfigError`` on bad knobs)."""
-    from hmu_core.sampling.params import SamplingParams
-
-    return SamplingParams(timesteps=args.timesteps, cond_scale=args.cond_scale,
-                          res_cond_scale=args.res_cond_scale,
-                          topk_filter_thres=args.topk_filter_thres,
-                          temperature=args.temperature, gsample=args.gumbel,
-                          num_res_layers=args.res_layers)
 
 
 def output_paths(out: Path, count: int) -> list[Path]:
@@ -112,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     paths = output_paths(args.out, len(args.prompts))
     for path in paths:
         common.check_out_file(path)
-    params = sampling_params(args)
+    params = common.sampling_params(args)
     if args.seed + len(args.prompts) - 1 > common.MAX_SEED:
         raise ConfigError(f"--seed {args.seed}: prompt i uses SEED + i, which passes "
                           f"{common.MAX_SEED}; choose a smaller seed")

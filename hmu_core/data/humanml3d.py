@@ -175,8 +175,9 @@ class HumanML3D:
         self.joints_dir = self.root / "new_joints"
         self.n_joints = n_joints
         self._feature_dim = feature_dim
-        # Parsed captions by id: a pass over HumanML3D reads ~29,000 files, and statistics,
-        # cache keys and evaluation each make one.
+        # Raw and parsed captions by id: a pass over HumanML3D reads ~29,000 files, and the
+        # concept split, statistics, cache keys and evaluation each make one.
+        self._lines: dict[str, tuple[tuple[int, str], ...]] = {}
         self._captions: dict[str, tuple[Caption, ...]] = {}
 
     # ------------------------------------------------------------------ layout
@@ -206,7 +207,11 @@ class HumanML3D:
         return (self.texts_dir / f"{motion_id}.txt").is_file()
 
     # ------------------------------------------------------------------ captions
-    def _numbered_lines(self, motion_id: str) -> list[tuple[int, str]]:
+    def _numbered_lines(self, motion_id: str) -> tuple[tuple[int, str], ...]:
+        """Non-blank lines of ``texts/<id>.txt`` with their line numbers (read once)."""
+        cached = self._lines.get(motion_id)
+        if cached is not None:
+            return cached
         path = self.texts_dir / f"{motion_id}.txt"
         try:
             content = path.read_text(encoding="utf-8")
@@ -214,14 +219,17 @@ class HumanML3D:
             raise DataError(f"caption file {path} is missing (id {motion_id})") from error
         except UnicodeDecodeError as error:
             raise DataError(f"caption file {path} is not UTF-8 text: {error}") from error
-        return [
+        cached = tuple(
             (number, line.rstrip("\r"))
             for number, line in enumerate(content.split("\n"), 1)
             if line.strip()
-        ]
+        )
+        self._lines[motion_id] = cached
+        return cached
 
     def caption_lines(self, motion_id: str) -> list[str]:
-        """Raw non-blank lines of ``texts/<id>.txt`` (what the official grep matches).
+        """Raw non-blank lines of ``texts/<id>.txt`` (what the official grep matches), read
+        once per instance.
 
         Raises:
             DataError: the file is missing or not UTF-8.

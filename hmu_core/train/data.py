@@ -80,6 +80,31 @@ class TextFeatureCache:
         return self.table[rows]
 
 
+class MemoEncoder:
+    """``encoder`` answering a repeated ``encode`` call (the same texts, in the same order)
+    from memory, and passing every other attribute through.
+
+    Fine-tuning and retraining build a ``TextFeatureCache`` of the same retain captions for
+    the base and for the residual transformer; the answer to a call depends only on its list,
+    so the second cache is identical and costs nothing.
+    """
+
+    def __init__(self, encoder: TextEncoderLike) -> None:
+        self.encoder = encoder
+        self._answers: dict[tuple[str, ...], torch.Tensor] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "encoder":  # copy/pickle probe a bare instance
+            raise AttributeError(name)
+        return getattr(self.encoder, name)
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        key = tuple(texts)
+        if key not in self._answers:
+            self._answers[key] = torch.as_tensor(self.encoder.encode(texts)).detach()
+        return self._answers[key]
+
+
 def collate_pairs(items: Sequence[tuple[str, torch.Tensor, int]]
                   ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """``TextMotionDataset`` items -> (captions, motions (B, T, D), lengths (B,) int64)."""

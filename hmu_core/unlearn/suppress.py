@@ -80,7 +80,10 @@ def unshared_residual(model: ResidualTransformer) -> ResidualTransformer:
     source's device and keeps its text encoder.
     """
     config = dataclasses.replace(model.config, share_weight=False)
-    with torch.device("meta"):  # no random init: every tensor comes from the state below
+    # Every tensor comes from the state below; the throw-away initialisation leaves the global
+    # generator alone. (Building on the meta device instead costs a 1.3 s import of torch's
+    # decompositions, 16 times this build.)
+    with torch.random.fork_rng(devices=[]):
         out = ResidualTransformer(config)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if model.share_weight:

@@ -48,3 +48,16 @@ def test_missing_files_name_the_file_and_the_fix(tmp_path):
 def test_default_is_minilm():
     enc = load_text_encoder()
     assert enc.name == "minilm-l6-v2" and enc.dim == KINDS["minilm"] == 384
+
+
+def test_a_loaded_encoder_is_kept_for_the_same_weights_device_and_options(tmp_path):
+    cfg = CLIPTextConfig(embed_dim=16, width=64, heads=1, layers=1)
+    weights = tmp_path / "clip.pt"
+    torch.save(CLIPTextTower(cfg).state_dict(), weights)
+    first = load_text_encoder(f"clip:{weights}")
+    assert load_text_encoder(f"clip:{weights}") is first
+    assert load_text_encoder(f"clip:{tmp_path}/./clip.pt") is first  # the same file
+    assert load_text_encoder(f"clip:{weights}", batch_size=2) is not first
+    torch.save(CLIPTextTower(CLIPTextConfig(embed_dim=8, width=64, heads=1, layers=1))
+               .state_dict(), weights)  # new weights in the same place are loaded again
+    assert load_text_encoder(f"clip:{weights}").dim == 8
