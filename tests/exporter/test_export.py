@@ -33,6 +33,27 @@ def test_every_graph_passes_the_checker_and_torch_check(momask_bundle, bamm_bund
     assert "length_estimator" not in bamm["graphs"]
 
 
+def test_a_second_bundle_reuses_the_text_graph_and_equals_a_fresh_export(
+        momask_set, clip_encoder, tmp_path, monkeypatch):
+    exported = []
+    real_export = export._export
+    monkeypatch.setattr(export, "_export", lambda module, args, spec, path, opset: (
+        exported.append(spec.file), real_export(module, args, spec, path, opset)))
+    monkeypatch.setattr(export, "_exported_text_graph", {})
+    export.export_bundle(momask_set, tmp_path / "a", text_encoder=clip_encoder, seed=3)
+    first = list(exported)
+    exported.clear()
+    export.export_bundle(momask_set, tmp_path / "b", text_encoder=clip_encoder, seed=3)
+    assert "text_encoder.onnx" in first and "text_encoder.onnx" not in exported
+    assert sorted(exported) == sorted(f for f in first if f != "text_encoder.onnx")
+    for path in sorted((tmp_path / "a").rglob("*")):
+        if path.is_file():  # the manifest's check errors included
+            assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a"))\
+                .read_bytes(), path.name
+    export.export_bundle(momask_set, tmp_path / "c", text_encoder=clip_encoder, opset=16)
+    assert exported.count("text_encoder.onnx") == 1  # another opset is another graph
+
+
 def test_out_dir_rules_and_atomicity(momask_set, clip_encoder, tmp_path, monkeypatch):
     out = tmp_path / "b"
     out.mkdir()
