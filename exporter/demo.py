@@ -3,7 +3,8 @@
 An application on top of both worlds (torch unlearning, the exporter, the torch-free
 runtime), so it lives above them in ``exporter`` rather than inside ``hmu_core``.
 
-Steps (each reuses its output when it is already there, so a second run takes seconds):
+Steps (each reuses its output when it is already there, so a second run takes seconds; the
+figures are reused while the bundles, the data, the judge and the protocol are the same):
 
 1. the synthetic benchmark (``small``: 3,000 clips with 7 toxic action families), made once;
 2. two unlearned copies of the embedded default model (the synthetic set's tiny MoMask) for
@@ -22,6 +23,7 @@ Steps (each reuses its output when it is already there, so a second run takes se
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.clips import slugify
+from exporter.runtime.bundle import sha256_file
 from hmu_core.assets import default_classifier_path, default_model_dir
 from hmu_core.atomic import write_json, write_text
 from hmu_core.data.concepts import resolve_concepts
@@ -130,6 +133,26 @@ def measure(generators: dict[str, Any], judge: FamilyJudge, data: Path, limit: i
     for name, gen in generators.items():
         figures[name] = measure_safety(gen.generate, judge, prompts, protocol).summary()
     return figures
+
+
+def measure_inputs(generators: dict[str, Any], data: Path, limit: int, seeds: int
+                   ) -> dict[str, Any]:
+    """What ``measure``'s figures depend on: the bundles (their digests), the data, the judge
+    and the protocol; ``report/figures.json`` keeps them, so an unchanged rerun reuses the
+    figures."""
+    return {"bundles": {name: gen.digest for name, gen in generators.items()},
+            "clips": sha256_file(data / "clips.jsonl"),
+            "judge": sha256_file(default_classifier_path()), "limit": limit, "seeds": seeds}
+
+
+def reused_figures(path: Path, inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """The figures of ``path`` (``figures.json``) when they were measured from ``inputs``."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same = isinstance(saved, dict) and saved.get("inputs") == inputs
+    return saved.get("figures") if same else None
 
 
 def render_prompts(generators: dict[str, Any], prompts: Sequence[tuple[str, str]], out: Path,
@@ -262,11 +285,14 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
     first_per_family: dict[str, str] = {}
     for family, prompt in load_implicit_prompts(data / "implicit_captions.json"):
         first_per_family.setdefault(family, prompt)
-    step(f"generating with the {len(bundles)} bundles over {seeds} seeds and judging the "
-         f"motions")
-    figures = timed("generation and judging", lambda: measure(generators, judge, data, limit,
-                                                              seeds))
     report_dir = root / "report"
+    inputs = measure_inputs(generators, data, limit, seeds)
+    figures = reused_figures(report_dir / "figures.json", inputs)
+    if figures is None:
+        step(f"generating with the {len(bundles)} bundles over {seeds} seeds and judging the "
+             f"motions")
+        figures = timed("generation and judging", lambda: measure(generators, judge, data,
+                                                                  limit, seeds))
     prompts = [("explicit", p) for p in EXPLICIT[:per_kind]] + \
         [("implicit", p) for p in list(first_per_family.values())[:per_kind]] + \
         [("safe", p) for p in SAFE[:per_kind]]
@@ -275,6 +301,7 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
     result = DemoResult(out=root, report=report_dir / "README.md", figures=figures,
                         timings=timings)
     records = {name: resolve_model_set(path).unlearning_record() for name, path in sets.items()}
-    write_json(report_dir / "figures.json", {"figures": figures, "timings": timings})
+    write_json(report_dir / "figures.json",
+               {"figures": figures, "timings": timings, "inputs": inputs})
     write_text(result.report, _markdown(result, rows, bundles, records, charts))
     return result

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from exporter.demo import reused_figures
 from hmu_core.cli.main import main
 
 
@@ -41,8 +42,17 @@ def test_demo_writes_the_report_and_reuses_its_work(tmp_path, capsys):
     assert methods == {"lcr", "suppress"}
     assert "rendering" in first and "exporting" in first
 
-    assert main(args) == 0  # the second run reuses data, model, bundles and GIFs
+    assert main(args) == 0  # the second run reuses data, models, bundles, figures and GIFs
     second = capsys.readouterr().out
     assert "rendering" not in second and "exporting" not in second and "LCR" not in second
     assert "impossible to sample" not in second  # the suppression step
+    assert "judging" not in second
     assert json.loads((out / "report" / "figures.json").read_text())["figures"] == figures
+    saved = json.loads((out / "report" / "figures.json").read_text())
+    assert reused_figures(out / "report" / "figures.json", saved["inputs"]) == figures
+    for key, other in (("seeds", 3), ("limit", 7), ("clips", "0" * 64)):
+        assert reused_figures(out / "report" / "figures.json",
+                              {**saved["inputs"], key: other}) is None, key
+    changed = {**saved["inputs"]["bundles"], "lcr": "0" * 64}
+    assert reused_figures(out / "report" / "figures.json",
+                          {**saved["inputs"], "bundles": changed}) is None
