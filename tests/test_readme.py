@@ -97,7 +97,7 @@ def test_readme_prompt_file_ships():
 _TINY_EXTRA = {
     ("train",): ["--max-iters", "2", "--batch-size", "8", "--no-progress"],
     ("unlearn", "lcr"): ["--repeats", "1", "--no-progress"],
-    ("unlearn", "suppress"): ["--repeats", "1", "--max-lines", "64", "--r-grid", "0", "4",
+    ("unlearn", "suppress"): ["--repeats", "1", "--max-lines", "16", "--r-grid", "0", "4",
                               "--search-seeds", "1", "--no-progress"],
     ("unlearn", "finetune"): ["--max-iters", "1", "--no-progress"],
     ("unlearn", "retrain"): ["--max-iters", "1", "--no-progress"],
