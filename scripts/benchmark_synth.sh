@@ -12,7 +12,8 @@
 # for 2 CPU cores: 5 repeats on the forget subset, 2 on the retain subset, MultiModality over
 # 16 captions x 6 generations, seed 0; single concepts (5 forget test clips each) use
 # R-precision pools of 5. A second benchmark runs the original and LCR rows with the tiny BAMM.
-# The safety table (scripts/benchmark_safety.py) judges every model over 6 seeds.
+# The safety tables (scripts/benchmark_safety.py) judge every model over 6 seeds, MoMask and
+# BAMM.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$("$root/scripts/ensure_env.sh")"
@@ -52,6 +53,22 @@ done
     suppress-r16="$unlearned/suppress-r16" suppress-r32="$unlearned/suppress" \
     suppress-auto="$unlearned/suppress-auto" suppress-gen-r32="$unlearned/suppress-gen" \
     --out "$out-safety"
+# The same for the tiny BAMM (base transformer $models/bamm, MoMask's VQ and residual
+# transformer): its own model set, LCR and suppression.
+bamm_set="$models/bamm_set" bamm_common=(--model "$models/bamm_set" --concept "$concept" --seed 0
+                                         --no-progress --data "$data")
+[ -f "$bamm_set/hmu.json" ] || "$python" -c "
+from hmu_core.models.model_set import write_model_set
+write_model_set('$bamm_set', text_encoder='minilm', vq='../vq', trans='../bamm', res='../res')"
+[ -d "$unlearned/bamm-lcr" ] || "${hmu[@]}" unlearn lcr "${bamm_common[@]}" --out "$unlearned/bamm-lcr"
+for r in 16 32; do
+    [ -d "$unlearned/bamm-suppress-r$r" ] || "${hmu[@]}" unlearn suppress "${bamm_common[@]}" \
+        --r "$r" --out "$unlearned/bamm-suppress-r$r"
+done
+"$python" scripts/benchmark_safety.py --data "$data" --concept "$concept" --seeds 6 \
+    --models original="$bamm_set" lcr="$unlearned/bamm-lcr" \
+    suppress-r16="$unlearned/bamm-suppress-r16" suppress-r32="$unlearned/bamm-suppress-r32" \
+    --out "$out-safety-bamm"
 
 "${hmu[@]}" benchmark --data "$data" --evaluator "$evaluator" --concept "$concept" \
     --models original="$models" dr="$unlearned/dr" ft="$unlearned/ft" uce="$unlearned/uce" \
@@ -70,4 +87,6 @@ cp "$out/benchmark.md" "$out/benchmark.csv" "$out/r_ablation.png" docs/benchmark
 cp "$out-bamm/benchmark.md" docs/benchmark_synth/bamm.md
 cp "$out-bamm/benchmark.csv" docs/benchmark_synth/bamm.csv
 cp "$out-safety/safety.md" "$out-safety/safety.csv" docs/benchmark_synth/
+cp "$out-safety-bamm/safety.md" docs/benchmark_synth/safety_bamm.md
+cp "$out-safety-bamm/safety.csv" docs/benchmark_synth/safety_bamm.csv
 echo "hmu: benchmark tables in docs/benchmark_synth/benchmark.md"
