@@ -11,7 +11,7 @@ from hmu_core.errors import ConfigError
 from hmu_core.models import build, resolve_kind
 from hmu_core.models.checkpoints import load_model_dir, read_checkpoint
 from hmu_core.models.model_set import ModelSet, load_model_set
-from hmu_core.train.data import TextFeatureCache, text_motion_splits
+from hmu_core.train.data import MemoEncoder, TextFeatureCache, text_motion_splits
 from hmu_core.train.loop import RunOptions
 from hmu_core.train.runtime import init_runtime
 from hmu_core.train.transformers import MODEL_KINDS, STATE_KEYS, TransformerTask
@@ -51,6 +51,17 @@ def test_text_features_are_encoded_once_per_run(synth_dir, vq_dir, tmp_path):
     train("mask", synth_dir, vq_dir, counting, tiny_trans_preset(max_iters=3, val_batches=1),
           RunOptions(out_dir=tmp_path / "m"), runtime=CPU)
     assert counting.calls == 1  # all distinct captions fit one chunk; none encoded per step
+
+
+def test_a_memo_encoder_answers_a_repeated_call_from_memory():
+    counting = HashEncoder(dim=16)
+    memo = MemoEncoder(counting)
+    first = memo.encode(["a person walks", "a person kicks"])
+    assert torch.equal(memo.encode(["a person walks", "a person kicks"]), first)
+    assert counting.calls == 1
+    memo.encode(["a person kicks", "a person walks"])  # another list is another call
+    assert counting.calls == 2
+    assert (memo.name, memo.dim) == (counting.name, 16)
 
 
 @pytest.mark.parametrize("kind", ["mask", "res", "bamm"])
