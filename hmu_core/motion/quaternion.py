@@ -22,6 +22,8 @@ def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``np.cross`` of (..., 3) vectors, bit for bit (the same products and differences in the
     same order) without its per-call overhead, which dominated the feature pipeline's time."""
     a, b = np.asarray(a), np.asarray(b)
+    dtype = np.promote_types(a.dtype, b.dtype)  # as np.cross, not value-based casting
+    a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
     a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
     b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
     return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)

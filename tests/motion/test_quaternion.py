@@ -6,6 +6,7 @@ import numpy as np
 
 from hmu_core.motion.quaternion import (
     cont6d_to_matrix,
+    cross,
     from_axis_angle,
     from_matrix,
     identity,
@@ -25,6 +26,17 @@ def _random_quats(n: int, seed: int = 0) -> np.ndarray:
     q = np.random.default_rng(seed).normal(size=(n, 4))
     q = normalize(q)
     return np.where(q[:, :1] < 0, -q, q)
+
+
+def test_cross_is_numpys_bit_for_bit():
+    rng = np.random.default_rng(4)
+    for dtype in (np.float32, np.float64):
+        a = rng.normal(size=(50, 7, 3)).astype(dtype)
+        b = rng.normal(size=(7, 3)).astype(dtype)  # broadcast, as the feature code uses it
+        for x, y in ((a, b), (b, a), (a[:, 0], np.array([0.0, 1.0, 0.0]))):
+            got, want = cross(x, y), np.cross(x, y)
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
 
 
 def test_matrix_round_trip_and_rotation_agree():
