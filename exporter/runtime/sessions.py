@@ -12,11 +12,15 @@ The global pool is sized by the first session (later sizes cannot change it: log
 build without the API, or Blender (where other add-ons may use onnxruntime too), gets pools
 per session, and a global pool someone else made is shared as it is. Every hmu
 session goes through ``open_session``, so the exporter and the runtime coexist in a process.
+With no ``threads`` asked, ``OMP_NUM_THREADS`` sizes the pool when set (as it sizes torch's):
+a batch scheduler (SLURM's ``--cpus-per-task``) or a parent process that shares the machine
+out sets it, and onnxruntime's own default, every physical core, would oversubscribe them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import warnings
@@ -106,6 +110,12 @@ def _import_ort() -> Any:
     return onnxruntime
 
 
+def default_threads() -> int | None:
+    """``OMP_NUM_THREADS`` when it is a positive integer, else None (onnxruntime's default)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def check_device(device: str) -> str:
     """``device`` lower-cased if it is auto, cuda or cpu, else ``ConfigError``."""
     value = str(device).lower()
@@ -122,6 +132,7 @@ def open_session(path: Path, device: str, threads: int | None, ort: Any = None,
     fall back to CPU with a warning when the session did not get CUDA. ``ort`` replaces the
     onnxruntime module (tests fake it). ``claim_pool`` False uses the shared pool only if it
     exists already (the exporter's checks: the runtime's ``threads`` size it, not they).
+    ``threads`` None: :func:`default_threads`.
 
     Raises:
         BundleError: the file is not a loadable ONNX graph (truncated, invalid).
@@ -133,6 +144,8 @@ def open_session(path: Path, device: str, threads: int | None, ort: Any = None,
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                 or threads < 1):
         raise ConfigError(f"threads must be an int >= 1 or None, got {threads!r}")
+    if threads is None:
+        threads = default_threads()
     want_cuda = device == "cuda" or (device == "auto" and CUDA in ort.get_available_providers())
     providers = [CUDA, CPU] if want_cuda else [CPU]
     if want_cuda and hasattr(ort, "preload_dlls"):

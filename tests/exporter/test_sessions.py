@@ -160,6 +160,21 @@ def test_sessions_share_one_pool_sized_by_the_first(pool):
     assert ort.shared == [True] * 3 and ort.pools == (2, 1)
 
 
+def test_omp_num_threads_sizes_the_pool_when_no_threads_are_asked(pool, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    ort = PoolOrt()
+    sessions.open_session(Path("a.onnx"), "cpu", None, ort)
+    assert ort.pools == (3, 1)
+    for value, want in (("1", 1), ("", None), ("0", None), ("two", None), (" 4 ", 4)):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert sessions.default_threads() == want, value
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert sessions.default_threads() is None
+    old = PoolOrt(has_api=False)
+    session, _ = sessions.open_session(Path("a.onnx"), "cpu", None, old)
+    assert session.options.intra_op_num_threads == 0  # onnxruntime's default
+
+
 def test_foreign_pool_is_shared_and_missing_api_uses_own_pools(pool):
     ort = PoolOrt(pools=(4, 1))  # someone in this process made global pools first
     sessions.open_session(Path("a.onnx"), "cpu", 2, ort)
