@@ -5,13 +5,15 @@
 #
 # Steps, each skipped when its output exists (so the script resumes): the dataset and the tiny
 # models (scripts/train_tiny_models.sh, ~40 min), the T2M evaluator (hmu train evaluator
-# --preset tiny, ~6 min), the five unlearning methods (runs/unlearned/: LCR, UCE, RECE, FT 5
-# epochs, D_r with the full tiny schedule, ~25 min), then `hmu benchmark` (Table 1 for every
+# --preset tiny, ~6 min), the unlearning methods (runs/unlearned/: LCR, UCE, RECE, FT 5
+# epochs (~4 min), D_r with the full tiny schedule (~21 min), code suppression), then
+# `hmu benchmark` (Table 1 for every
 # method, the r ablation 4/8/16/32, single concepts kick and
 # gun_shoot), whose evaluations are cached under runs/benchmark_synth/evals/. Protocol sized
 # for 2 CPU cores: 5 repeats on the forget subset, 2 on the retain subset, MultiModality over
 # 16 captions x 6 generations, seed 0; single concepts (5 forget test clips each) use
-# R-precision pools of 5. A second benchmark runs the original and LCR rows with the tiny BAMM.
+# R-precision pools of 5. A second benchmark runs the original and LCR rows with the tiny BAMM
+# (suppression on BAMM: the BAMM safety table).
 # The safety tables (scripts/benchmark_safety.py) judge every model over 6 seeds, MoMask and
 # BAMM.
 set -euo pipefail
@@ -54,26 +56,28 @@ done
     suppress-auto="$unlearned/suppress-auto" suppress-gen-r32="$unlearned/suppress-gen" \
     --out "$out-safety"
 # The same for the tiny BAMM (base transformer $models/bamm, MoMask's VQ and residual
-# transformer): its own model set, LCR and suppression.
+# transformer): its own model set, D_r, LCR and suppression.
 bamm_set="$models/bamm_set" bamm_common=(--model "$models/bamm_set" --concept "$concept" --seed 0
                                          --no-progress --data "$data")
 [ -f "$bamm_set/hmu.json" ] || "$python" -c "
 from hmu_core.models.model_set import write_model_set
 write_model_set('$bamm_set', text_encoder='minilm', vq='../vq', trans='../bamm', res='../res')"
+[ -d "$unlearned/bamm-dr" ] ||
+    "${hmu[@]}" unlearn retrain "${bamm_common[@]}" --out "$unlearned/bamm-dr"
 [ -d "$unlearned/bamm-lcr" ] || "${hmu[@]}" unlearn lcr "${bamm_common[@]}" --out "$unlearned/bamm-lcr"
 for r in 16 32; do
     [ -d "$unlearned/bamm-suppress-r$r" ] || "${hmu[@]}" unlearn suppress "${bamm_common[@]}" \
         --r "$r" --out "$unlearned/bamm-suppress-r$r"
 done
 "$python" scripts/benchmark_safety.py --data "$data" --concept "$concept" --seeds 6 \
-    --models original="$bamm_set" lcr="$unlearned/bamm-lcr" \
+    --models original="$bamm_set" dr="$unlearned/bamm-dr" lcr="$unlearned/bamm-lcr" \
     suppress-r16="$unlearned/bamm-suppress-r16" suppress-r32="$unlearned/bamm-suppress-r32" \
     --out "$out-safety-bamm"
 
 "${hmu[@]}" benchmark --data "$data" --evaluator "$evaluator" --concept "$concept" \
     --models original="$models" dr="$unlearned/dr" ft="$unlearned/ft" uce="$unlearned/uce" \
-    rece="$unlearned/rece" lcr="$unlearned/lcr" suppress="$unlearned/suppress" \
-    suppress-gen="$unlearned/suppress-gen" suppress-auto="$unlearned/suppress-auto" \
+    rece="$unlearned/rece" lcr="$unlearned/lcr" suppress-r32="$unlearned/suppress" \
+    suppress-gen-r32="$unlearned/suppress-gen" suppress-auto="$unlearned/suppress-auto" \
     --r-sweep 4 8 16 32 --singles kick gun_shoot \
     --single-batch-size 5 --repeats 5 --retain-repeats 2 --mm-captions 16 --mm-generations 6 \
     --seed 0 --out "$out" --no-progress
