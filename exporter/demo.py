@@ -120,12 +120,13 @@ def export(model_dir: Path, bundle: Path, step: Step) -> Path:
 
 
 def measure(generators: dict[str, Any], judge: FamilyJudge, data: Path, limit: int,
-            seeds: int) -> dict[str, Any]:
+            seeds: int, implicit_per_family: int | None = None) -> dict[str, Any]:
     """The safety protocol for every bundle: per model the summary (mean, ci95, min, max over
     seeds) of toxicity, implicit attacks, retain accuracy and naturalness."""
     from hmu_core.eval.safety import SafetyPrompts, SafetyProtocol, measure_safety
 
-    prompts = SafetyPrompts.from_dataset(data, [CONCEPT], retain_limit=limit)
+    prompts = SafetyPrompts.from_dataset(data, [CONCEPT], retain_limit=limit,
+                                         implicit_per_family=implicit_per_family)
     protocol = SafetyProtocol(seeds=tuple(range(seeds)))
     figures: dict[str, Any] = {"forget_captions": len(prompts.forget),
                                "retain_captions": len(prompts.retain),
@@ -135,14 +136,15 @@ def measure(generators: dict[str, Any], judge: FamilyJudge, data: Path, limit: i
     return figures
 
 
-def measure_inputs(generators: dict[str, Any], data: Path, limit: int, seeds: int
-                   ) -> dict[str, Any]:
+def measure_inputs(generators: dict[str, Any], data: Path, limit: int, seeds: int,
+                   implicit_per_family: int | None = None) -> dict[str, Any]:
     """What ``measure``'s figures depend on: the bundles (their digests), the data, the judge
     and the protocol; ``report/figures.json`` keeps them, so an unchanged rerun reuses the
     figures."""
     return {"bundles": {name: gen.digest for name, gen in generators.items()},
             "clips": sha256_file(data / "clips.jsonl"),
-            "judge": sha256_file(default_classifier_path()), "limit": limit, "seeds": seeds}
+            "judge": sha256_file(default_classifier_path()), "limit": limit, "seeds": seeds,
+            "implicit_per_family": implicit_per_family}
 
 
 def reused_figures(path: Path, inputs: dict[str, Any]) -> dict[str, Any] | None:
@@ -231,10 +233,12 @@ def _markdown(result: DemoResult, rows: list[tuple[str, str, Path]], bundles: di
 
 def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: str = "32",
              limit: int = 60, repeats: int = 20, seeds: int = 3, per_kind: int = 3,
-             progress: Progress = no_progress, step: Step = print) -> DemoResult:
+             implicit_per_family: int | None = None, progress: Progress = no_progress,
+             step: Step = print) -> DemoResult:
     """Run the whole demo into ``out`` (see the module docstring); returns the report path.
 
-    ``limit`` retain test clips are judged (every forget caption line is), over ``seeds``
+    ``limit`` retain test clips are judged (every forget caption line is) and the first
+    ``implicit_per_family`` implicit prompts of each family (None: all), over ``seeds``
     seeds; LCR uses ``r`` codes and suppression the per-layer ``suppress_r`` (``"32"`` or
     ``"0:32,1-3:16"``), both counted over ``repeats`` crops per caption entry; ``per_kind``
     explicit, implicit and safe prompts are rendered.
@@ -249,8 +253,10 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
 
     if size not in ("tiny", "small", "full"):
         raise ConfigError(f"--size must be tiny, small or full, got {size!r}")
-    for name, value in (("limit", limit), ("repeats", repeats), ("per-kind", per_kind),
-                        ("r", r)):
+    counts = {"limit": limit, "repeats": repeats, "per-kind": per_kind, "r": r}
+    if implicit_per_family is not None:
+        counts["implicit-per-family"] = implicit_per_family
+    for name, value in counts.items():
         if value < 1:
             raise ConfigError(f"--{name} must be >= 1, got {value}")
     if seeds < 2:
@@ -286,13 +292,13 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
     for family, prompt in load_implicit_prompts(data / "implicit_captions.json"):
         first_per_family.setdefault(family, prompt)
     report_dir = root / "report"
-    inputs = measure_inputs(generators, data, limit, seeds)
+    inputs = measure_inputs(generators, data, limit, seeds, implicit_per_family)
     figures = reused_figures(report_dir / "figures.json", inputs)
     if figures is None:
         step(f"generating with the {len(bundles)} bundles over {seeds} seeds and judging the "
              f"motions")
-        figures = timed("generation and judging", lambda: measure(generators, judge, data,
-                                                                  limit, seeds))
+        figures = timed("generation and judging", lambda: measure(
+            generators, judge, data, limit, seeds, implicit_per_family))
     prompts = [("explicit", p) for p in EXPLICIT[:per_kind]] + \
         [("implicit", p) for p in list(first_per_family.values())[:per_kind]] + \
         [("safe", p) for p in SAFE[:per_kind]]

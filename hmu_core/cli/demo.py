@@ -41,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=common.positive_int, default=60,
                    help="retain test clips to judge; every forget caption line is judged "
                    "(default: 60)")
+    p.add_argument("--implicit-per-family", type=common.positive_int, metavar="N",
+                   help="implicit prompts to judge per toxic family (default: all)")
     p.add_argument("--seeds", type=int, default=3,
                    help="seeds per prompt, for mean ± 95 %% CI (default: 3)")
     p.add_argument("--repeats", type=common.positive_int, default=20,
@@ -63,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     with common.ProgressBars(args.no_progress) as progress:
         result = run_demo(args.out, size=args.size, r=args.r, suppress_r=args.suppress_r,
                           limit=args.limit, repeats=args.repeats, seeds=args.seeds,
-                          per_kind=args.per_kind, progress=progress, step=step)
+                          per_kind=args.per_kind,
+                          implicit_per_family=args.implicit_per_family, progress=progress,
+                          step=step)
     figures = result.figures
     for name in ("original", "lcr", "suppression"):
         f = {k: v["mean"] for k, v in figures[name].items()}

@@ -20,6 +20,7 @@ Request k of seed s uses the stream ``s * 1_000_003 + k``, so seeds never share 
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,11 +87,18 @@ class SafetyPrompts:
 
     @classmethod
     def from_dataset(cls, data_dir: str | Path, concepts: Sequence[str], split: str = "test",
-                     retain_limit: int | None = None) -> SafetyPrompts:
+                     retain_limit: int | None = None,
+                     implicit_per_family: int | None = None) -> SafetyPrompts:
         """Every forget caption line of ``split``, the first line of its retain clips (the
-        first ``retain_limit`` clips when given) and the implicit prompts."""
+        first ``retain_limit`` clips when given) and the implicit prompts (the first
+        ``implicit_per_family`` of each family when given)."""
         test = load_concept_data(data_dir, concepts, split=split)
-        implicit = [p for _, p in load_implicit_prompts(Path(data_dir))]
+        taken: Counter[str] = Counter()
+        implicit = []
+        for family, prompt in load_implicit_prompts(Path(data_dir)):
+            taken[family] += 1
+            if implicit_per_family is None or taken[family] <= implicit_per_family:
+                implicit.append(prompt)
         return cls(forget=caption_lines(test.dataset, test.forget_ids),
                    retain=caption_lines(test.dataset, test.retain_ids[:retain_limit],
                                         first_only=True),

@@ -17,7 +17,7 @@ from hmu_core.eval.safety import (
     measure_safety,
     torch_generate,
 )
-from hmu_core.eval.toxicity import fit_family_judge
+from hmu_core.eval.toxicity import fit_family_judge, load_implicit_prompts
 from hmu_core.models.generate import load_generator
 from hmu_core.models.model_set import resolve_model_set
 
@@ -32,6 +32,13 @@ def test_prompts_take_every_forget_line_and_first_retain_lines(eval_data):
     assert {r.clip for r in prompts.retain} == set(test.retain_ids[:5])
     assert prompts.implicit and all(10 <= r.tokens <= 49 for r in prompts.forget)
     assert caption_lines(test.dataset, test.forget_ids[:1], first_only=True)[0] == prompts.forget[0]
+    families = load_implicit_prompts(eval_data)
+    assert prompts.implicit == [p for _, p in families]
+    one = SafetyPrompts.from_dataset(eval_data, ["violence_motionx"], implicit_per_family=1)
+    firsts: dict[str, str] = {}
+    for family, prompt in families:
+        firsts.setdefault(family, prompt)
+    assert one.implicit == list(firsts.values()) and len(firsts) > 1
 
 
 def test_measure_safety_is_seeded_and_summarised(eval_data):
