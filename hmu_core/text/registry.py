@@ -82,9 +82,10 @@ def load_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str | torch.devi
     """
     kind, path = parse_spec(spec)
     weights = _weights_file(kind, path)
-    key = None if weights is None else (
-        kind, str(weights.resolve()), weights.stat().st_size, weights.stat().st_mtime_ns,
-        str(torch.device(device)), tuple(sorted(options.items())))
+    stat = None if weights is None else weights.stat()
+    key = None if weights is None or stat is None else (
+        kind, str(weights.resolve()), stat.st_size, stat.st_mtime_ns, str(torch.device(device)),
+        tuple(sorted(options.items())))
     if key in _loaded:
         _loaded.move_to_end(key)
         return _loaded[key]
