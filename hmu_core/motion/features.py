@@ -144,11 +144,6 @@ def _unit_rows(v: np.ndarray) -> np.ndarray:
 # Skeleton IK / FK (official ``Skeleton.inverse_kinematics_np`` / ``forward_kinematics_np``)
 
 
-_BONE_PARENTS, _BONE_CHILDREN = (list(side) for side in zip(
-    *(pair for chain in KINEMATIC_CHAIN for pair in itertools.pairwise(chain)), strict=True))
-_BONE_INDEX = {child: i for i, child in enumerate(_BONE_CHILDREN)}
-
-
 def _inverse_kinematics(joints: np.ndarray, smooth_forward: bool) -> np.ndarray:
     """Per-joint local IK quaternions (T, 22, 4) float32; [:, 0] is the root rotation r(t)."""
     # The official function unpacks face_joint_indx = (2, 1, 17, 16) as
@@ -166,14 +161,14 @@ def _inverse_kinematics(joints: np.ndarray, smooth_forward: bool) -> np.ndarray:
     quat = np.zeros((*joints.shape[:-1], 4), dtype=_F32)
     quat[:, 0] = root_quat
     # Each bone's turn from its rest direction, all bones at once (elementwise, so the same
-    # numbers as bone by bone, at a fraction of the calls).
-    bone = _unit_rows(joints[:, _BONE_CHILDREN] - joints[:, _BONE_PARENTS])
-    rot_u_v = _qbetween32(RAW_OFFSETS[_BONE_CHILDREN], bone)
+    # numbers as bone by bone, at a fraction of the calls); column j - 1 is joint j's bone.
+    bone = _unit_rows(joints[:, 1:] - joints[:, list(PARENTS[1:])])
+    rot_u_v = _qbetween32(RAW_OFFSETS[1:], bone)
     for chain in KINEMATIC_CHAIN:
         # Every chain restarts from the root rotation, the arm chains (from spine3) included.
         rot = root_quat
         for child in chain[1:]:
-            local = _qmul32(_qinv32(rot), rot_u_v[:, _BONE_INDEX[child]])
+            local = _qmul32(_qinv32(rot), rot_u_v[:, child - 1])
             quat[:, child] = local
             rot = _qmul32(rot, local)
     return quat
