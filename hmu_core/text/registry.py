@@ -82,10 +82,7 @@ def load_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str | torch.devi
     """
     kind, path = parse_spec(spec)
     weights = _weights_file(kind, path)
-    stat = None if weights is None else weights.stat()
-    key = None if weights is None or stat is None else (
-        kind, str(weights.resolve()), stat.st_size, stat.st_mtime_ns, str(torch.device(device)),
-        tuple(sorted(options.items())))
+    key = None if weights is None else _loaded_key(kind, weights, device, options)
     if key in _loaded:
         _loaded.move_to_end(key)
         return _loaded[key]
@@ -95,6 +92,14 @@ def load_text_encoder(spec: str = DEFAULT_TEXT_ENCODER, device: str | torch.devi
         while len(_loaded) > KEEP_LOADED:
             _loaded.popitem(last=False)
     return encoder
+
+
+def _loaded_key(kind: str, weights: Path, device: str | torch.device,
+                options: dict[str, Any]) -> tuple:
+    """What a kept encoder is found by: the weights file (path, size, mtime), device, options."""
+    stat = weights.stat()
+    return (kind, str(weights.resolve()), stat.st_size, stat.st_mtime_ns,
+            str(torch.device(device)), tuple(sorted(options.items())))
 
 
 def _weights_file(kind: str, path: Path | None) -> Path | None:
