@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -46,3 +47,27 @@ def test_console_entry_runs_as_module():
     )
     assert result.returncode == 0
     assert result.stdout.startswith("hmu ")
+
+
+def _actions(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        yield parser.prog, action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                yield from _actions(sub)
+
+
+def test_the_parser_is_built_once_and_no_parse_can_change_it():
+    """``main`` reuses one parser per process, so a default that a command could mutate (a
+    list) would leak into the next command; ``append`` actions copy theirs before adding."""
+    assert cli_main.build_parser() is cli_main.build_parser()
+    mutable = [f"{prog} {action.dest}" for prog, action in _actions(cli_main.build_parser())
+               if isinstance(action.default, (list, dict, set))
+               and not isinstance(action, argparse._AppendAction)]
+    assert mutable == []
+    first = vars(cli_main.build_parser().parse_args(["benchmark", "--data", "d", "--evaluator",
+                                                     "e", "--models", "a=b", "--out", "o"]))
+    first["r_sweep"] += (4,)
+    again = vars(cli_main.build_parser().parse_args(["benchmark", "--data", "d", "--evaluator",
+                                                     "e", "--models", "a=b", "--out", "o"]))
+    assert again["r_sweep"] == ()

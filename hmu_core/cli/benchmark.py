@@ -44,9 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trans", type=Path, metavar="DIR",
                    help="base transformer for every set (e.g. a BAMM directory)")
     common.add_concept(p, "concept(s) (default: violence)")
-    p.add_argument("--r-sweep", nargs="*", type=int, default=[], metavar="R",
+    p.add_argument("--r-sweep", nargs="*", type=int, default=(), metavar="R",
                    help="LCR r values for Table 3, e.g. 4 8 16 32")
-    p.add_argument("--singles", nargs="*", default=[], metavar="CONCEPT",
+    p.add_argument("--singles", nargs="*", default=(), metavar="CONCEPT",
                    help="single concepts for Table 4, e.g. kick uppercut")
     p.add_argument("--single-r", type=int, default=16, help="r of the single-concept LCR (16)")
     p.add_argument("--batch-size", type=common.positive_int, default=32, metavar="N",

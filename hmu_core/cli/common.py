@@ -219,7 +219,7 @@ def add_concept(parser: argparse.ArgumentParser, help_text: str, *,
     """``--concept NAME [NAME ...]`` (repeatable; ``--concepts`` is the same flag) into
     ``args.concept``."""
     parser.add_argument("--concept", "--concepts", dest="concept", nargs="+", action=_Concepts,
-                        default=None if default is None else list(default), metavar=metavar,
+                        default=None if default is None else tuple(default), metavar=metavar,
                         required=required, help=help_text)
 
 

@@ -161,7 +161,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=_SPLIT_EPILOG, formatter_class=fmt,
     )
     _add_common_args(split)
-    split.add_argument("--splits", nargs="+", default=["train_val", "test"], metavar="SPLIT",
+    split.add_argument("--splits", nargs="+", default=("train_val", "test"), metavar="SPLIT",
                        help="split files to divide (default: train_val test)")
     split.add_argument("--union-name", default="union",
                        help="name of the union set when several concepts are given")

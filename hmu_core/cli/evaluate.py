@@ -67,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mm-times", type=int, default=10, help="MultiModality pairs (default: 10)")
     p.add_argument("--mm-notox", choices=("mean", "official"), default="mean",
                    help="MM-Notox accounting (official: HMU's per-batch sums)")
-    p.add_argument("--ncs-k", type=int, nargs="+", default=[1, 5], metavar="K",
+    p.add_argument("--ncs-k", type=int, nargs="+", default=(1, 5), metavar="K",
                    help="NCS@k values (default: 1 5)")
     p.add_argument("--implicit", type=Path, metavar="FILE",
                    help="implicit prompts: text file (one a line) or JSON family -> prompts")
