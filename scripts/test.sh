@@ -12,6 +12,6 @@ if ! ls build/wheels/cpu/cp313-linux-x64/onnxruntime-*.whl >/dev/null 2>&1; then
         echo "hmu: could not fetch the add-on's onnxruntime wheels; the zip-install test skips" >&2
 fi
 "$python" -m ruff check .
-# Every core (pytest-xdist): one test at a time to whichever worker is free, longest first
-# (tests/conftest.py).
-exec "$python" -m pytest -q -n auto --maxschedchunk 1 "$@"
+# Every core (pytest-xdist): tests to whichever worker is free, longest first, the users of a
+# costly shared fixture together (tests/conftest.py).
+exec "$python" -m pytest -q -n auto --dist loadgroup "$@"

@@ -7,6 +7,8 @@ import argparse
 import gzip
 import hashlib
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,11 +89,17 @@ def test_split_id_without_captions(tmp_path):
 # ----------------------------------------------------------------------------- real corpus
 
 @pytest.fixture(scope="module")
-def real_captions(shared_data_dir, tmp_path_factory) -> Path:
-    """The real HumanML3D captions imported (verified) into a temporary directory."""
-    out = tmp_path_factory.mktemp("h3d") / "humanml3d_captions"
+def real_captions(shared_data_dir, tmp_path_factory) -> Iterator[Path]:
+    """The real HumanML3D captions imported (verified) into a temporary directory.
+
+    Its 29,232 files are removed with the module, on the worker, next to other tests; left to
+    pytest, they were deleted at the end of a later run, after every test, for 4 s alone.
+    """
+    folder = tmp_path_factory.mktemp("h3d")
+    out = folder / "humanml3d_captions"
     _run(["import-captions", str(shared_data_dir / "humanml3d_texts.jsonl.gz"), "--out", str(out)])
-    return out
+    yield out
+    shutil.rmtree(folder)
 
 
 def _run(argv: list[str]) -> None:
