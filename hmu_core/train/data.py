@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import weakref
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,16 +53,15 @@ class TextFeatureCache:
             raise ConfigError("no captions to encode; the dataset split has no captions")
         dim = int(getattr(encoder, "dim", 0))
         chunks = []
-        with torch.no_grad():
-            for start in range(0, len(unique), ENCODE_CHUNK):
-                part = unique[start:start + ENCODE_CHUNK]
-                feats = torch.as_tensor(encoder.encode(list(part))).detach().float().cpu()
-                if feats.shape != (len(part), dim):
-                    raise ConfigError(
-                        f"text encoder {getattr(encoder, 'name', encoder)!r} returned shape "
-                        f"{tuple(feats.shape)} for {len(part)} texts; expected "
-                        f"({len(part)}, {dim}) (its dim attribute)")
-                chunks.append(feats)
+        for start in range(0, len(unique), ENCODE_CHUNK):
+            part = unique[start:start + ENCODE_CHUNK]
+            feats = ENCODED_CHUNKS.encode(encoder, part)
+            if feats.shape != (len(part), dim):
+                raise ConfigError(
+                    f"text encoder {getattr(encoder, 'name', encoder)!r} returned shape "
+                    f"{tuple(feats.shape)} for {len(part)} texts; expected "
+                    f"({len(part)}, {dim}) (its dim attribute)")
+            chunks.append(feats)
         self.table = torch.cat(chunks)
         if not bool(torch.isfinite(self.table).all()):
             raise ConfigError(f"text encoder {getattr(encoder, 'name', encoder)!r} returned "
@@ -80,29 +81,49 @@ class TextFeatureCache:
         return self.table[rows]
 
 
-class MemoEncoder:
-    """``encoder`` answering a repeated ``encode`` call (the same texts, in the same order)
-    from memory, and passing every other attribute through.
+class EncodedChunks:
+    """The features of the caption chunks this process has encoded, per encoder object, the
+    least recently used dropped past ``max_bytes``.
 
-    Fine-tuning and retraining build a ``TextFeatureCache`` of the same retain captions for
-    the base and for the residual transformer; the answer to a call depends only on its list,
-    so the second cache is identical and costs nothing.
+    Training the base and the residual transformer on one dataset (``hmu train mask`` then
+    ``res`` in one process, fine-tuning or retraining both) encodes the same sorted chunks of
+    the same captions with the same encoder: the second time costs nothing. An answer depends
+    only on the encoder and the chunk (the same list in the same order), so it is the one a
+    second ``encode`` would give. Encoders are held weakly: a dropped encoder's chunks are
+    never answered again and age out.
     """
 
-    def __init__(self, encoder: TextEncoderLike) -> None:
-        self.encoder = encoder
-        self._answers: dict[tuple[str, ...], torch.Tensor] = {}
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._chunks: OrderedDict[tuple[weakref.ref, tuple[str, ...]], torch.Tensor] = \
+            OrderedDict()
+        self._bytes = 0
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "encoder":  # copy/pickle probe a bare instance
-            raise AttributeError(name)
-        return getattr(self.encoder, name)
+    def encode(self, encoder: TextEncoderLike, texts: list[str]) -> torch.Tensor:
+        """``encoder.encode(texts)`` as (N, dim) float32 on the CPU, from memory when this
+        encoder object encoded exactly ``texts`` before."""
+        try:
+            key = (weakref.ref(encoder), tuple(texts))
+        except TypeError:  # an encoder that cannot be referenced weakly is not remembered
+            return self._run(encoder, texts)
+        if key in self._chunks:
+            self._chunks.move_to_end(key)
+            return self._chunks[key]
+        feats = self._run(encoder, texts)
+        self._chunks[key] = feats
+        self._bytes += feats.nbytes
+        while self._bytes > self.max_bytes and len(self._chunks) > 1:
+            self._bytes -= self._chunks.popitem(last=False)[1].nbytes
+        return feats
 
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        key = tuple(texts)
-        if key not in self._answers:
-            self._answers[key] = torch.as_tensor(self.encoder.encode(texts)).detach()
-        return self._answers[key]
+    @staticmethod
+    def _run(encoder: TextEncoderLike, texts: list[str]) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.as_tensor(encoder.encode(list(texts))).detach().float().cpu()
+
+
+ENCODED_CHUNKS = EncodedChunks(max_bytes=256 * 2**20)
+"""Every trainer's chunks (256 MB: HumanML3D's 87k captions at CLIP's 512 floats fit in 180)."""
 
 
 def collate_pairs(items: Sequence[tuple[str, torch.Tensor, int]]

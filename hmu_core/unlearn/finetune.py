@@ -24,7 +24,6 @@ from hmu_core.atomic import scratch_dir
 from hmu_core.data.concept_data import ConceptData
 from hmu_core.errors import ConfigError
 from hmu_core.models.model_set import LoadedModelSet
-from hmu_core.train.data import MemoEncoder
 from hmu_core.train.loop import RunOptions
 from hmu_core.train.presets import get_preset, with_overrides
 from hmu_core.train.runtime import Runtime
@@ -85,7 +84,6 @@ def train_baseline(loaded: LoadedModelSet, data: ConceptData, text_encoder: Any,
     trained: dict[str, nn.Module] = {}
     results: dict[str, Any] = {}
     scratch = scratch_dir(scratch_parent, "train")
-    text_encoder = MemoEncoder(text_encoder)
     try:
         for part in parts:
             source = loaded.parts[part]

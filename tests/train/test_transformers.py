@@ -11,7 +11,7 @@ from hmu_core.errors import ConfigError
 from hmu_core.models import build, resolve_kind
 from hmu_core.models.checkpoints import load_model_dir, read_checkpoint
 from hmu_core.models.model_set import ModelSet, load_model_set
-from hmu_core.train.data import MemoEncoder, TextFeatureCache, text_motion_splits
+from hmu_core.train.data import EncodedChunks, TextFeatureCache, text_motion_splits
 from hmu_core.train.loop import RunOptions
 from hmu_core.train.runtime import init_runtime
 from hmu_core.train.transformers import MODEL_KINDS, STATE_KEYS, TransformerTask
@@ -53,15 +53,27 @@ def test_text_features_are_encoded_once_per_run(synth_dir, vq_dir, tmp_path):
     assert counting.calls == 1  # all distinct captions fit one chunk; none encoded per step
 
 
-def test_a_memo_encoder_answers_a_repeated_call_from_memory():
-    counting = HashEncoder(dim=16)
-    memo = MemoEncoder(counting)
-    first = memo.encode(["a person walks", "a person kicks"])
-    assert torch.equal(memo.encode(["a person walks", "a person kicks"]), first)
+def test_a_chunk_encoded_before_by_the_same_encoder_is_answered_from_memory():
+    chunks = EncodedChunks(max_bytes=2 * 2 * 16 * 4)  # two chunks of two 16-d captions
+    counting, other = HashEncoder(dim=16), HashEncoder(dim=16)
+    first = chunks.encode(counting, ["a person walks", "a person kicks"])
+    assert torch.equal(chunks.encode(counting, ["a person walks", "a person kicks"]), first)
     assert counting.calls == 1
-    memo.encode(["a person kicks", "a person walks"])  # another list is another call
-    assert counting.calls == 2
-    assert (memo.name, memo.dim) == (counting.name, 16)
+    chunks.encode(counting, ["a person kicks", "a person walks"])  # another list: encoded
+    chunks.encode(other, ["a person walks", "a person kicks"])  # another encoder: encoded
+    assert (counting.calls, other.calls) == (2, 1)
+    chunks.encode(counting, ["a person walks", "a person kicks"])  # the oldest was dropped
+    assert counting.calls == 3
+
+
+def test_training_the_residual_after_the_base_encodes_nothing_again(synth_dir, vq_dir, tmp_path):
+    counting = HashEncoder(dim=512)
+    preset = tiny_trans_preset(max_iters=1, val_batches=1)
+    train("mask", synth_dir, vq_dir, counting, preset, RunOptions(out_dir=tmp_path / "m"),
+          runtime=CPU)
+    train("res", synth_dir, vq_dir, counting, preset, RunOptions(out_dir=tmp_path / "r"),
+          runtime=CPU)
+    assert counting.calls == 1
 
 
 @pytest.mark.parametrize("kind", ["mask", "res", "bamm"])
