@@ -12,6 +12,10 @@ if ! ls build/wheels/cpu/cp313-linux-x64/onnxruntime-*.whl >/dev/null 2>&1; then
         echo "hmu: could not fetch the add-on's onnxruntime wheels; the zip-install test skips" >&2
 fi
 "$python" -m ruff check .
+# Python's bytecode cache on, even where the environment turns it off: otherwise each xdist
+# worker rewrites the asserts of all 120 test modules (3 s) and every one of the ~40 Python
+# processes the suite starts compiles hmu_core from source again.
+unset PYTHONDONTWRITEBYTECODE
 # Every core (pytest-xdist): tests to whichever worker is free, longest first, the users of a
 # costly shared fixture together (tests/conftest.py).
 exec "$python" -m pytest -q -n auto --dist loadgroup "$@"
