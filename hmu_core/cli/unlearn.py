@@ -28,6 +28,8 @@ _SUPPRESS_EPILOG = """examples:
   hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
       --concept violence_motionx --r auto --retain-budget 1 --out runs/suppress-auto
   hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
+      --concept violence_motionx --r 16 --greedy 4 --out runs/suppress-greedy
+  hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
       --concept violence_motionx --r 0:32,1-3:16 --out runs/suppress-layers
 
 --stats data counts codes in VQ-encoded motions (the LCR protocol, cached in MODEL/cache/);
@@ -37,7 +39,10 @@ enough. --r auto tries the --r-grid values on the val split (one r for every lay
 base layer alone), judges the generated motions (the synthetic set's family classifier, else a
 toxicity classifier fitted on the dataset's motions) and keeps the r with the lowest forget
 toxicity whose retain score stays within --retain-budget points of the original's; the curve
-goes into unlearning.json and r_search.png.
+goes into unlearning.json and r_search.png. --greedy N then adds base-layer codes one at a
+time on the same split and judge: each step tries every code ranked r+1..r+K and keeps the
+one that lowers the forget toxicity most, while the retain score stays within the budget.
+The steps go into unlearning.json.
 """
 
 _EPILOG = """examples:
@@ -152,7 +157,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help=f"--r auto: r values tried (default: "
                      f"{' '.join(map(str, AUTO_R_GRID))})")
     sup.add_argument("--search-seeds", type=common.positive_int, default=2, metavar="N",
-                     help="--r auto: generations per val caption line (default: 2)")
+                     help="--r auto and --greedy: generations per val caption line (default: 2)")
+    sup.add_argument("--greedy", type=int, default=0, metavar="N",
+                     help="then add up to N more base-layer codes one at a time, each the "
+                     "next-ranked code that lowers the val forget toxicity most, within "
+                     "--retain-budget (default: 0, none)")
+    sup.add_argument("--greedy-pool", type=common.positive_int, default=24, metavar="K",
+                     help="--greedy: candidates are the base codes ranked r+1..r+K (default: 24)")
     sup.set_defaults(run=run_suppress)
     for name, help_text, description in (
             ("uce", "Unified Concept Editing of the text projections (closed form)",
@@ -309,7 +320,9 @@ def run_suppress(args: argparse.Namespace) -> int:
                           "(e.g. --r 0:32,1-5:16) for every concept")
     auto = str(args.r).strip().lower() == "auto"
     search = SearchConfig(grid=tuple(args.r_grid), retain_budget=args.retain_budget,
-                          seeds=args.search_seeds, seed=args.seed) if auto else None
+                          seeds=args.search_seeds, seed=args.seed, choose_r=auto,
+                          greedy=args.greedy, greedy_pool=args.greedy_pool) \
+        if auto or args.greedy else None
     protocol, generation = _protocols(args)
     loaded = _load(args)
     layers = num_layers(loaded)
@@ -326,9 +339,11 @@ def run_suppress(args: argparse.Namespace) -> int:
                                  names=[s.name for s in specs],
                                  step=_quiet if args.no_progress else progress.write)
     record = made.record["results"].get("r_search")
+    greedy = made.record["results"].get("greedy")
     codes = ", ".join(f"layer {q}: {len(c)}" for q, c in made.result.codes.items() if c)
     print(f"{args.out}: suppressed {codes or 'no'} codes ({args.stats} statistics"
-          f"{', r chosen on val: ' + str(record['chosen']) if record else ''}) in "
+          f"{', r chosen on val: ' + str(record['chosen']) if record else ''}"
+          f"{', added on val: ' + str(greedy['added']) if greedy else ''}) in "
           f"{time.perf_counter() - started:.1f} s")
     return 0
 

@@ -18,6 +18,11 @@ tries every grid value on the residual layers (each distinct table is generated 
 kept r has the lowest
 forget toxicity among candidates whose retain score stays within ``retain_budget`` points of
 the original's (ties: the smaller total r). The whole curve goes into the record.
+
+``--greedy N`` (``greedy_base_codes``) refines a selection code by code: from the r given (or
+chosen), it adds up to N base-layer codes, each the next-ranked candidate that lowers the val
+forget toxicity most, within the same retain budget. A grid moves r in blocks, and most codes
+of a block cost retain accuracy without removing violence.
 """
 
 from __future__ import annotations
@@ -107,13 +112,18 @@ def validation_judge(data_dir: Path, concepts: Sequence[str], mode: str,
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """What ``--r auto`` tries and how it judges."""
+    """What the val searches try and how they judge: ``choose_r`` (``--r auto``) searches r
+    over ``grid``; ``greedy`` base-layer codes (``--greedy``) are then added one at a time
+    from the next ``greedy_pool`` ranked ones."""
 
     grid: tuple[int, ...] = (0, 4, 8, 16, 24, 32, 48, 64)
     retain_budget: float = 1.0  # points of the retain score
     seeds: int = 2  # generations per val caption line
     max_retain_lines: int = 240
     seed: int = 0
+    choose_r: bool = True
+    greedy: int = 0
+    greedy_pool: int = 24
 
     def __post_init__(self) -> None:
         if not self.grid or any(r < 0 for r in self.grid):
@@ -122,6 +132,9 @@ class SearchConfig:
             raise ConfigError(f"--retain-budget must be >= 0 points, got {self.retain_budget}")
         if self.seeds < 1 or self.max_retain_lines < 1:
             raise ConfigError("--search-seeds and the retain sample must be >= 1")
+        if self.greedy < 0 or self.greedy_pool < 1:
+            raise ConfigError(f"--greedy must be >= 0 and --greedy-pool >= 1, got "
+                              f"{self.greedy} and {self.greedy_pool}")
 
 
 def val_prompts(data: ConceptData, ids: Sequence[str], limit: int | None,
@@ -151,42 +164,72 @@ def _generate(gen: MotionGenerator, prompts: list[CaptionLine], seeds: int,
     return [m.features for m in result.motions], result.tokens, spans * seeds
 
 
-def search_r(loaded: LoadedModelSet, text_encoder: Any, samples: Any, masks: Any,
-             data_dir: Path, concepts: Sequence[str], mode: str, num_layers: int,
-             config: SearchConfig, *, judge: ValidationJudge | None = None,
-             step: Callable[[str], None] = log.info) -> tuple[dict[int, int], dict[str, Any]]:
-    """Search the per-layer r; returns ``(r table, record)``.
-
-    ``samples``/``masks`` are the training statistics the codes are selected from.
+class ValScorer:
+    """Scores a suppression (codes per layer) on the val split: the forget caption lines
+    (``config.seeds`` generations each) and a seeded subset of retain lines, judged by
+    ``judge``; ``reference`` is the unedited model's point.
 
     Raises:
         ConfigError: a captions-only dataset. DataError: a val split without forget clips.
     """
-    judge = judge or validation_judge(data_dir, concepts, mode, config.seed)
-    val = load_concept_data(data_dir, concepts, split="val", mode=mode)
-    forget = val_prompts(val, val.forget_ids, None, config.seed)
-    retain = val_prompts(val, val.retain_ids, config.max_retain_lines, config.seed)
-    original = load_generator(loaded, text_encoder=text_encoder)
-    base_retain = _generate(original, retain, config.seeds, config.seed)
 
-    def evaluate(r: dict[int, int]) -> dict[str, Any]:
-        if any(r.values()):
-            edited = suppressed_networks(loaded, select(samples, masks, r).codes)
-            gen = load_generator(loaded.with_networks(trans=edited.trans, res=edited.res),
-                                 text_encoder=text_encoder)
+    def __init__(self, loaded: LoadedModelSet, text_encoder: Any, data_dir: Path,
+                 concepts: Sequence[str], mode: str, config: SearchConfig,
+                 judge: ValidationJudge | None = None,
+                 step: Callable[[str], None] = log.info) -> None:
+        self.loaded, self.text_encoder, self.config, self.step = loaded, text_encoder, config, step
+        self.judge = judge or validation_judge(data_dir, concepts, mode, config.seed)
+        val = load_concept_data(data_dir, concepts, split="val", mode=mode)
+        self.forget = val_prompts(val, val.forget_ids, None, config.seed)
+        self.retain = val_prompts(val, val.retain_ids, config.max_retain_lines, config.seed)
+        self.original = load_generator(loaded, text_encoder=text_encoder)
+        self.base_retain = _generate(self.original, self.retain, config.seeds, config.seed)
+        self.reference = self.score({}, "original")
+
+    def score(self, codes: dict[int, list[int]], label: str,
+              retain: bool = True) -> dict[str, Any]:
+        """``{"forget_toxicity", "retain_score"}`` of the model with ``codes`` suppressed
+        (without ``retain``: the forget rate only, half the generations)."""
+        if any(codes.values()):
+            edited = suppressed_networks(self.loaded, codes)
+            gen = load_generator(self.loaded.with_networks(trans=edited.trans, res=edited.res),
+                                 text_encoder=self.text_encoder)
         else:
-            gen = original
-        feats, _, _ = _generate(gen, forget, config.seeds, config.seed)
-        kept = _generate(gen, retain, config.seeds, config.seed)
-        point = {"r": {str(q): v for q, v in sorted(r.items())},
-                 "forget_toxicity": judge.forget_rate(feats),
-                 "retain_score": judge.retain_score(kept[0], kept[1], base_retain[1], kept[2])}
-        step(f"r {r}: forget toxicity {point['forget_toxicity']:.3f}, "
-             f"{judge.retain_measure} {point['retain_score']:.3f}")
+            gen = self.original
+        feats, _, _ = _generate(gen, self.forget, self.config.seeds, self.config.seed)
+        point: dict[str, Any] = {"forget_toxicity": self.judge.forget_rate(feats)}
+        if retain:
+            kept = _generate(gen, self.retain, self.config.seeds, self.config.seed)
+            point["retain_score"] = self.judge.retain_score(kept[0], kept[1],
+                                                            self.base_retain[1], kept[2])
+        self.step(f"{label}: forget toxicity {point['forget_toxicity']:.3f}"
+                  + (f", {self.judge.retain_measure} {point['retain_score']:.3f}"
+                     if retain else ""))
         return point
 
-    reference = evaluate(dict.fromkeys(range(num_layers), 0))
-    floor = reference["retain_score"] - config.retain_budget / 100
+    @property
+    def retain_floor(self) -> float:
+        """The lowest retain score within ``config.retain_budget`` points of the original."""
+        return self.reference["retain_score"] - self.config.retain_budget / 100
+
+    def header(self) -> dict[str, Any]:
+        """What every search record starts with."""
+        return {"split": "val", "judge": type(self.judge).__name__,
+                "retain_measure": self.judge.retain_measure,
+                "retain_budget_points": self.config.retain_budget,
+                "original": self.reference, "retain_floor": self.retain_floor,
+                "forget_lines": len(self.forget), "retain_lines": len(self.retain),
+                "seeds": self.config.seeds}
+
+
+def search_r(scorer: ValScorer, samples: Any, masks: Any,
+             num_layers: int) -> tuple[dict[int, int], dict[str, Any]]:
+    """Search the per-layer r; returns ``(r table, record)``.
+
+    ``samples``/``masks`` are the training statistics the codes are selected from.
+    """
+    config = scorer.config
+    floor = scorer.retain_floor
 
     def key(point: dict[str, Any]) -> tuple[float, int]:
         return point["forget_toxicity"], sum(point["r"].values())
@@ -195,13 +238,16 @@ def search_r(loaded: LoadedModelSet, text_encoder: Any, samples: Any, masks: Any
         feasible = [p for p in points if p["retain_score"] >= floor - 1e-12]
         return min(feasible or [reference], key=key)
 
+    reference = {"r": {str(q): 0 for q in range(num_layers)}, **scorer.reference}
     seen: dict[tuple[int, ...], dict[str, Any]] = {}
 
     def point(base: int, rest: int) -> dict[str, Any]:
         r = {0: base, **dict.fromkeys(range(1, num_layers), rest)}
         key = tuple(r[q] for q in range(num_layers))
         if key not in seen:
-            seen[key] = reference if not any(key) else evaluate(r)
+            seen[key] = reference if not any(key) else {
+                "r": {str(q): v for q, v in sorted(r.items())},
+                **scorer.score(select(samples, masks, r).codes, f"r {r}")}
         return seen[key]
 
     uniform = [point(r, r) for r in config.grid]
@@ -215,14 +261,53 @@ def search_r(loaded: LoadedModelSet, text_encoder: Any, samples: Any, masks: Any
         base = int(chosen["r"]["0"])
         residual_only = [point(base, r) for r in config.grid]
         chosen = best([*uniform, *base_only, *residual_only])
-    record = {"split": "val", "judge": type(judge).__name__,
-              "retain_measure": judge.retain_measure, "retain_budget_points":
-              config.retain_budget, "original": reference, "retain_floor": floor,
-              "forget_lines": len(forget), "retain_lines": len(retain),
-              "seeds": config.seeds, "uniform": uniform, "base_only": base_only,
-              "residual_only": residual_only, "chosen": chosen["r"],
+    record = {**scorer.header(), "original": reference, "uniform": uniform,
+              "base_only": base_only, "residual_only": residual_only, "chosen": chosen["r"],
               "evaluated": len(seen)}
     return {int(q): int(v) for q, v in chosen["r"].items()}, record
+
+
+def greedy_base_codes(scorer: ValScorer, samples: Any, masks: Any, codes: dict[int, list[int]],
+                      r_base: int, pool: int, steps: int
+                      ) -> tuple[dict[int, list[int]], dict[str, Any]]:
+    """Add base-layer codes one at a time to ``codes`` (a selection with ``r_base`` base
+    codes); returns ``(codes, record)``.
+
+    The candidates are the base codes ranked ``r_base + 1 .. r_base + pool`` by the same
+    statistics. Each step suppresses every remaining candidate in turn on top of the current
+    codes and keeps the one that leaves the fewest val forget generations toxic, if that is
+    fewer than now and the retain score stays within the budget; it stops after ``steps``
+    codes or when no candidate helps. Why one code at a time: on the embedded model two codes
+    ranked 26 and 29 carry most of what r 16 leaves (val 13.5 % -> 2.0 %), while the 14 other
+    codes r 32 adds only cost retain accuracy.
+    """
+    ranked = select(samples, masks, {0: r_base + pool}).codes.get(0, [])
+    candidates = [c for c in ranked if c not in codes.get(0, [])]
+    current = scorer.score(codes, f"base r {r_base}")
+    record: dict[str, Any] = {**scorer.header(), "start": {"r_base": r_base, **current},
+                              "candidates": candidates, "steps": []}
+    floor = scorer.retain_floor
+    for _ in range(steps):
+        trials = {c: scorer.score({**codes, 0: [*codes.get(0, []), c]}, f"+ code {c}",
+                                  retain=False)["forget_toxicity"] for c in candidates}
+        if not trials:
+            break
+        code = min(trials, key=lambda c: (trials[c], candidates.index(c)))
+        step: dict[str, Any] = {"best": code, "trials": {str(c): t for c, t in trials.items()}}
+        record["steps"].append(step)
+        if trials[code] >= current["forget_toxicity"]:
+            step.update(kept=False, why="no candidate lowers the forget toxicity")
+            break
+        trial = {**codes, 0: [*codes.get(0, []), code]}
+        point = scorer.score(trial, f"+ code {code}")
+        step.update(point, kept=point["retain_score"] >= floor - 1e-12)
+        if not step["kept"]:
+            step["why"] = "the retain score falls below the budget"
+            break
+        codes, current = trial, point
+        candidates.remove(code)
+    record["added"] = [s["best"] for s in record["steps"] if s["kept"]]
+    return codes, record
 
 
 def plot_search(record: dict[str, Any], path: Path) -> Path:

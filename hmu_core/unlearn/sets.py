@@ -31,7 +31,13 @@ from hmu_core.progress import Progress, no_progress
 from hmu_core.train.runtime import Runtime
 from hmu_core.unlearn.finetune import TrainBaselineConfig, train_baseline
 from hmu_core.unlearn.lcr_model import LCRConfig, run_lcr
-from hmu_core.unlearn.r_search import SearchConfig, plot_search, search_r
+from hmu_core.unlearn.r_search import (
+    SearchConfig,
+    ValScorer,
+    greedy_base_codes,
+    plot_search,
+    search_r,
+)
 from hmu_core.unlearn.rece import RECEConfig
 from hmu_core.unlearn.record import RECORD_FORMAT, build_record, concept_entries, tensor_edit
 from hmu_core.unlearn.statistics import statistics
@@ -123,10 +129,12 @@ def make_suppress_set(loaded: LoadedModelSet, data: ConceptData, config: Suppres
     ``share_weight: False`` in its opt.txt) edited, the suppressed codes of every layer with
     each code's forget/retain counts and score in the record.
 
-    With ``search`` (``--r auto``), ``config.r`` is replaced by the r searched on the val
-    split of ``data``'s dataset (concepts ``names`` as the user gave them, default the
+    With ``search.choose_r`` (``--r auto``), ``config.r`` is replaced by the r searched on the
+    val split of ``data``'s dataset (concepts ``names`` as the user gave them, default the
     concepts' names; ``step`` reports each point), whose curve goes into the record and
-    ``r_search.png``. ``loaded`` is not modified. ``cache_dir`` as :func:`make_lcr_set`.
+    ``r_search.png``; with ``search.greedy`` (``--greedy N``), up to N more base-layer codes
+    are then added one at a time on the same split (``r_search.greedy_base_codes``; the steps
+    go into the record). ``loaded`` is not modified. ``cache_dir`` as :func:`make_lcr_set`.
 
     Raises:
         ConfigError / DataError: bad ``r``, missing forget or retain samples, a search on a
@@ -137,20 +145,33 @@ def make_suppress_set(loaded: LoadedModelSet, data: ConceptData, config: Suppres
                          generation=config.generation, text_encoder=text_encoder,
                          cache_dir=cache_dir, progress=progress)
     masks = concept_masks(samples, data)
-    searched, extra_files = None, {}
-    if search is not None:
+    searched, greedy, extra_files = None, None, {}
+    scorer = None
+    if search is not None and (search.choose_r or search.greedy):
         names = list(names) if names is not None else [c.name for c in data.concepts]
-        r, searched = search_r(loaded, text_encoder, samples, masks, data.dataset.root, names,
-                               mode, num_layers(loaded), search, step=step)
+        scorer = ValScorer(loaded, text_encoder, data.dataset.root, names, mode, search,
+                           step=step)
+    if scorer is not None and search.choose_r:
+        r, searched = search_r(scorer, samples, masks, num_layers(loaded))
         config = dataclasses.replace(config, r=r)
         extra_files = {"r_search.png": lambda path: plot_search(searched, path)}
     selection = select(samples, masks, config.r)
+    if scorer is not None and search.greedy:
+        r_base = config.r.get(0, 0)
+        codes, greedy = greedy_base_codes(scorer, samples, masks, selection.codes, r_base,
+                                          search.greedy_pool, search.greedy)
+        wider = select(samples, masks, {**config.r, 0: r_base + search.greedy_pool}).evidence
+        selection = dataclasses.replace(selection, codes=codes, evidence={
+            name: {q: {c: row for c, row in rows.items() if int(c) in codes[int(q)]}
+                   for q, rows in layers.items()} for name, layers in wider.items()})
     networks = suppressed_networks(loaded, selection.codes)
     results = {"suppressed_codes": {str(q): c for q, c in selection.codes.items()},
                "bias": SUPPRESSION_BIAS, "evidence": selection.evidence,
                "statistics": {"source": config.stats, "samples": int(samples.codes.shape[0])}}
     if searched is not None:
         results["r_search"] = searched
+    if greedy is not None:
+        results["greedy"] = greedy
     per_concept = {name: {"codes": codes} for name, codes in selection.per_concept.items()}
     edited, opt_updates = _suppressed_parts(networks)
     return _write(loaded, out, selection, method="suppress",

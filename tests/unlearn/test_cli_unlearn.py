@@ -272,3 +272,33 @@ def test_suppress_bad_inputs_exit_2_and_write_nothing(args, message, momask_set,
     assert _run(*full) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_suppress_greedy_adds_base_codes_that_lower_val_toxicity(momask_set, unlearn_data,
+                                                                  tmp_path, capsys):
+    out = tmp_path / "greedy"
+    assert main(["unlearn", "suppress", "--model", str(momask_set), "--data", str(unlearn_data),
+                 "--concept", "violence", "--r", "2", "--greedy", "2", "--greedy-pool", "4",
+                 "--search-seeds", "1", "--repeats", "2", "--out", str(out)]) == 0
+    results = json.loads((out / "unlearning.json").read_text())["results"]
+    greedy = results["greedy"]
+    assert greedy["split"] == "val" and greedy["start"]["r_base"] == 2
+    base = results["suppressed_codes"]["0"]
+    start, added = base[:2], base[2:]
+    assert added == greedy["added"] and len(added) <= 2
+    assert len(greedy["candidates"]) == 4 and not set(greedy["candidates"]) & set(start)
+    assert set(added) <= set(greedy["candidates"])
+    assert greedy["steps"], "at least one step tries every candidate"
+    previous = greedy["start"]["forget_toxicity"]
+    tried = set(greedy["candidates"])
+    for step in greedy["steps"]:
+        assert {int(c) for c in step["trials"]} == tried  # every remaining candidate tried
+        assert step["trials"][str(step["best"])] == min(step["trials"].values())
+        if step["kept"]:
+            assert step["forget_toxicity"] < previous
+            assert step["retain_score"] >= greedy["retain_floor"] - 1e-12
+            previous = step["forget_toxicity"]
+            tried.discard(step["best"])
+    assert all(len(codes) == 2 for q, codes in results["suppressed_codes"].items() if q != "0")
+    assert set(results["evidence"]["violence"]["0"]) == {str(c) for c in base}
+    assert "added on val" in capsys.readouterr().out
