@@ -47,6 +47,9 @@ for r in 8 16; do
     [ -d "$unlearned/suppress-r$r" ] || "${hmu[@]}" unlearn suppress "${common[@]}" \
         --data "$data" --r "$r" --out "$unlearned/suppress-r$r"
 done
+# r 16, then two base-layer codes added one at a time on the val split (~20 min on one core).
+[ -d "$unlearned/suppress-greedy" ] || "${hmu[@]}" unlearn suppress "${common[@]}" \
+    --data "$data" --r 16 --greedy 2 --search-seeds 4 --out "$unlearned/suppress-greedy"
 
 # The safety table: every forget caption line, 6 seeds, mean ± 95 % CI, naturalness.
 "$python" scripts/benchmark_safety.py --data "$data" --concept "$concept" --seeds 6 \
@@ -54,7 +57,7 @@ done
     rece="$unlearned/rece" lcr="$unlearned/lcr" suppress-r8="$unlearned/suppress-r8" \
     suppress-r16="$unlearned/suppress-r16" suppress-r32="$unlearned/suppress" \
     suppress-auto="$unlearned/suppress-auto" suppress-gen-r32="$unlearned/suppress-gen" \
-    --out "$out-safety"
+    suppress-greedy="$unlearned/suppress-greedy" --out "$out-safety"
 # The same for the tiny BAMM (base transformer $models/bamm, MoMask's VQ and residual
 # transformer): its own model set, D_r, LCR and suppression.
 bamm_set="$models/bamm_set" bamm_common=(--model "$models/bamm_set" --concept "$concept" --seed 0
@@ -69,10 +72,12 @@ for r in 16 32; do
     [ -d "$unlearned/bamm-suppress-r$r" ] || "${hmu[@]}" unlearn suppress "${bamm_common[@]}" \
         --r "$r" --out "$unlearned/bamm-suppress-r$r"
 done
+[ -d "$unlearned/bamm-suppress-greedy" ] || "${hmu[@]}" unlearn suppress "${bamm_common[@]}" \
+    --r 16 --greedy 2 --search-seeds 4 --out "$unlearned/bamm-suppress-greedy"
 "$python" scripts/benchmark_safety.py --data "$data" --concept "$concept" --seeds 6 \
     --models original="$bamm_set" dr="$unlearned/bamm-dr" lcr="$unlearned/bamm-lcr" \
     suppress-r16="$unlearned/bamm-suppress-r16" suppress-r32="$unlearned/bamm-suppress-r32" \
-    --out "$out-safety-bamm"
+    suppress-greedy="$unlearned/bamm-suppress-greedy" --out "$out-safety-bamm"
 
 "${hmu[@]}" benchmark --data "$data" --evaluator "$evaluator" --concept "$concept" \
     --models original="$models" dr="$unlearned/dr" ft="$unlearned/ft" uce="$unlearned/uce" \
