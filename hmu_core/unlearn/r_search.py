@@ -281,11 +281,11 @@ def greedy_base_codes(scorer: ValScorer, samples: Any, masks: Any, codes: dict[i
     ranked 26 and 29 carry most of what r 16 leaves (val 13.5 % -> 2.0 %), while the 14 other
     codes r 32 adds only cost retain accuracy.
     """
-    ranked = select(samples, masks, {0: r_base + pool}).codes.get(0, [])
+    ranked = select(samples, masks, {0: min(r_base + pool, samples.nb_code)}).codes.get(0, [])
     candidates = [c for c in ranked if c not in codes.get(0, [])]
     current = scorer.score(codes, f"base r {r_base}")
     record: dict[str, Any] = {**scorer.header(), "start": {"r_base": r_base, **current},
-                              "candidates": candidates, "steps": []}
+                              "candidates": list(candidates), "steps": []}
     floor = scorer.retain_floor
     for _ in range(steps):
         trials = {c: scorer.score({**codes, 0: [*codes.get(0, []), c]}, f"+ code {c}",

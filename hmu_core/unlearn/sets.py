@@ -160,7 +160,8 @@ def make_suppress_set(loaded: LoadedModelSet, data: ConceptData, config: Suppres
         r_base = config.r.get(0, 0)
         codes, greedy = greedy_base_codes(scorer, samples, masks, selection.codes, r_base,
                                           search.greedy_pool, search.greedy)
-        wider = select(samples, masks, {**config.r, 0: r_base + search.greedy_pool}).evidence
+        wider = select(samples, masks, {**config.r, 0: min(r_base + search.greedy_pool,
+                                                              samples.nb_code)}).evidence
         selection = dataclasses.replace(selection, codes=codes, evidence={
             name: {q: {c: row for c, row in rows.items() if int(c) in codes[int(q)]}
                    for q, rows in layers.items()} for name, layers in wider.items()})

@@ -179,3 +179,68 @@ def test_generated_statistics_cap_each_side_on_its_own(momask_set, unlearn_data)
     assert samples.mask_for(data.forget_ids).sum() == forget_lines  # every forget line
     assert samples.mask_for(data.retain_ids).sum() == min(forget_lines,
                                                           len(texts) - forget_lines)
+
+
+class _RuleScorer:
+    """A val scorer whose forget toxicity and retain score are fixed functions of the base codes
+    (``greedy_base_codes`` needs ``score``, ``header`` and ``retain_floor``)."""
+
+    retain_floor = 0.85
+
+    def __init__(self, forget, retain):
+        self.forget, self.retain, self.calls = forget, retain, []
+
+    def score(self, codes, label, retain=True):
+        base = set(codes.get(0, []))
+        self.calls.append((sorted(base), retain))
+        point = {"forget_toxicity": self.forget(base)}
+        if retain:
+            point["retain_score"] = self.retain(base)
+        return point
+
+    def header(self):
+        return {"split": "val", "retain_floor": self.retain_floor}
+
+
+def _ranked_samples():
+    """One layer; forget sample i holds code k (1..6) when i < 20 - 2k, retain samples only
+    codes 0 and 7: the statistics rank codes 1, 2, ..., 6 (then 0)."""
+    from hmu_core.unlearn.code_stats import CodeSamples
+
+    forget = [[k if i < 20 - 2 * k else 0 for k in range(1, 7)] for i in range(20)]
+    retain = [[0, 7, 0, 7, 0, 7] for _ in range(20)]
+    codes = np.array(forget + retain, dtype=np.int16)[:, :, None]
+    samples = CodeSamples(codes=codes, sample_motion=np.arange(40), nb_code=8,
+                          motion_ids=tuple(f"{i:03d}" for i in range(40)))
+    masks = {"c": (np.arange(40) < 20, np.arange(40) >= 20)}
+    return samples, masks
+
+
+def test_greedy_keeps_the_code_that_lowers_forget_toxicity_most_until_none_does():
+    from hmu_core.unlearn.r_search import greedy_base_codes
+
+    samples, masks = _ranked_samples()
+    scorer = _RuleScorer(lambda b: 0.5 - 0.2 * (5 in b) - 0.1 * (3 in b), lambda b: 0.9)
+    codes, record = greedy_base_codes(scorer, samples, masks, {0: [1, 2]}, r_base=2, pool=3,
+                                      steps=4)
+    assert record["candidates"] == [3, 4, 5]  # ranked 3..5, after the two selected
+    assert codes[0] == [1, 2, 5, 3] and record["added"] == [5, 3]
+    assert [s["best"] for s in record["steps"]] == [5, 3, 4]
+    assert [s["kept"] for s in record["steps"]] == [True, True, False]
+    assert record["steps"][-1]["why"] == "no candidate lowers the forget toxicity"
+    assert record["steps"][1]["trials"] == pytest.approx({"3": 0.2, "4": 0.3})
+    assert all(not retain for base, retain in scorer.calls if len(base) == 3 and base != [1, 2, 5])
+
+
+def test_greedy_stops_where_the_retain_score_leaves_the_budget():
+    from hmu_core.unlearn.r_search import greedy_base_codes
+
+    samples, masks = _ranked_samples()
+    scorer = _RuleScorer(lambda b: 0.5 - 0.3 * (4 in b), lambda b: 0.9 - 0.5 * (4 in b))
+    codes, record = greedy_base_codes(scorer, samples, masks, {0: [1, 2]}, r_base=2, pool=24,
+                                      steps=2)
+    assert codes == {0: [1, 2]} and record["added"] == []
+    assert record["candidates"] == [3, 4, 5, 6, 0]  # the pool stops at the codes forget samples use
+    step, = record["steps"]
+    assert (step["best"], step["kept"]) == (4, False)
+    assert step["why"] == "the retain score falls below the budget"
