@@ -263,7 +263,8 @@ def test_suppress_auto_r_searches_on_val_and_records_the_curve(momask_set, unlea
     (["--r", "0:2,0:3"], "twice"), (["--r", "9:2"], "out of range"),
     (["--r", "abc"], "LAYER:R"), (["--concept", "kick:3"], "per layer"),
     (["--r", "auto", "--r-grid", "-1"], "r-grid"), (["--r", "500"], "codebook size"),
-    (["--r", "auto", "--retain-budget", "nan"], "retain-budget")])
+    (["--r", "auto", "--retain-budget", "nan"], "retain-budget"),
+    (["--r", "2", "--greedy", "-1"], "--greedy")])
 def test_suppress_bad_inputs_exit_2_and_write_nothing(args, message, momask_set, unlearn_data,
                                                       tmp_path, capsys):
     out = tmp_path / "bad"
