@@ -151,8 +151,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="compute the statistics again instead of reading MODEL/cache/")
     _stats_args(sup)
     sup.add_argument("--retain-budget", type=float, default=1.0, metavar="POINTS",
-                     help="--r auto: how many points the retain score may drop below the "
-                     "original's on the val split (default: 1)")
+                     help="--r auto and --greedy: how many points the retain score may drop below "
+                     "the original's on the val split (default: 1)")
     sup.add_argument("--r-grid", type=int, nargs="+", default=AUTO_R_GRID, metavar="R",
                      help=f"--r auto: r values tried (default: "
                      f"{' '.join(map(str, AUTO_R_GRID))})")
