@@ -83,7 +83,7 @@ done
     --models original="$models" dr="$unlearned/dr" ft="$unlearned/ft" uce="$unlearned/uce" \
     rece="$unlearned/rece" lcr="$unlearned/lcr" suppress-r32="$unlearned/suppress" \
     suppress-gen-r32="$unlearned/suppress-gen" suppress-auto="$unlearned/suppress-auto" \
-    --r-sweep 4 8 16 32 --singles kick gun_shoot \
+    suppress-greedy="$unlearned/suppress-greedy" --r-sweep 4 8 16 32 --singles kick gun_shoot \
     --single-batch-size 5 --repeats 5 --retain-repeats 2 --mm-captions 16 --mm-generations 6 \
     --seed 0 --out "$out" --no-progress
 # BAMM: the same LCR-edited VQ under the tiny BAMM base transformer (baselines.md §1.1).
