@@ -278,9 +278,9 @@ def test_suppress_bad_inputs_exit_2_and_write_nothing(args, message, momask_set,
 def test_suppress_greedy_adds_base_codes_that_lower_val_toxicity(momask_set, unlearn_data,
                                                                   tmp_path, capsys):
     out = tmp_path / "greedy"
-    assert main(["unlearn", "suppress", "--model", str(momask_set), "--data", str(unlearn_data),
-                 "--concept", "violence", "--r", "2", "--greedy", "2", "--greedy-pool", "4",
-                 "--search-seeds", "1", "--repeats", "2", "--out", str(out)]) == 0
+    assert _run("suppress", "--model", momask_set, "--data", unlearn_data, "--concept",
+                "violence", "--r", "2", "--greedy", "2", "--greedy-pool", "4", "--search-seeds",
+                "1", "--repeats", "2", "--out", out) == 0
     results = json.loads((out / "unlearning.json").read_text())["results"]
     greedy = results["greedy"]
     assert greedy["split"] == "val" and greedy["start"]["r_base"] == 2
