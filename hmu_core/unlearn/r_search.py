@@ -278,8 +278,8 @@ def greedy_base_codes(scorer: ValScorer, samples: Any, masks: Any, codes: dict[i
     codes and keeps the one that leaves the fewest val forget generations toxic, if that is
     fewer than now and the retain score stays within the budget; it stops after ``steps``
     codes or when no candidate helps. Why one code at a time: on the embedded model two codes
-    ranked 26 and 29 carry most of what r 16 leaves (val 13.5 % -> 2.0 %), while the 14 other
-    codes r 32 adds only cost retain accuracy.
+    ranked 26 and 29 carry most of what r 16 leaves (val 13.5 % -> 2.0 %), while the rest of
+    what r 32 adds mostly costs retain accuracy.
     """
     ranked = select(samples, masks, {0: min(r_base + pool, samples.nb_code)}).codes.get(0, [])
     candidates = [c for c in ranked if c not in codes.get(0, [])]
