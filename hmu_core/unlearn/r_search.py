@@ -198,8 +198,9 @@ class ValScorer:
             gen = self.original
         feats, _, _ = _generate(gen, self.forget, self.config.seeds, self.config.seed)
         point: dict[str, Any] = {"forget_toxicity": self.judge.forget_rate(feats)}
-        if retain:
-            kept = _generate(gen, self.retain, self.config.seeds, self.config.seed)
+        if retain:  # the original's retain generations are made once, in __init__
+            kept = self.base_retain if gen is self.original else _generate(
+                gen, self.retain, self.config.seeds, self.config.seed)
             point["retain_score"] = self.judge.retain_score(kept[0], kept[1],
                                                             self.base_retain[1], kept[2])
         self.step(f"{label}: forget toxicity {point['forget_toxicity']:.3f}"
