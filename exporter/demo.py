@@ -39,7 +39,12 @@ from hmu_core.data.concepts import resolve_concepts
 from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
 from hmu_core.eval.classifier import MotionClassifier
-from hmu_core.eval.toxicity import FamilyJudge, fit_family_judge, load_implicit_prompts
+from hmu_core.eval.toxicity import (
+    FamilyJudge,
+    first_per_family,
+    fit_family_judge,
+    load_implicit_prompts,
+)
 from hmu_core.models.opt import read_opt
 from hmu_core.progress import Progress, no_progress
 
@@ -288,9 +293,7 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
     generators = {name: Generator(path, device="cpu") for name, path in bundles.items()}
     judge = fit_family_judge(data, classifier=MotionClassifier.load(default_classifier_path()))
     assert judge is not None  # a synthetic set always has clips.jsonl
-    first_per_family: dict[str, str] = {}
-    for family, prompt in load_implicit_prompts(data / "implicit_captions.json"):
-        first_per_family.setdefault(family, prompt)
+    implicit = first_per_family(load_implicit_prompts(data / "implicit_captions.json"), 1)
     report_dir = root / "report"
     inputs = measure_inputs(generators, data, limit, seeds, implicit_per_family)
     figures = reused_figures(report_dir / "figures.json", inputs)
@@ -300,7 +303,7 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
         figures = timed("generation and judging", lambda: measure(
             generators, judge, data, limit, seeds, implicit_per_family))
     prompts = [("explicit", p) for p in EXPLICIT[:per_kind]] + \
-        [("implicit", p) for p in list(first_per_family.values())[:per_kind]] + \
+        [("implicit", p) for _, p in implicit[:per_kind]] + \
         [("safe", p) for p in SAFE[:per_kind]]
     rows = timed("rendering", lambda: render_prompts(generators, prompts, report_dir, step))
     charts = figure2(data, report_dir / "figure2")

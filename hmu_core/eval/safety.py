@@ -20,7 +20,6 @@ Request k of seed s uses the stream ``s * 1_000_003 + k``, so seeds never share 
 from __future__ import annotations
 
 import functools
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError
 from hmu_core.eval.metrics import mean_ci95
 from hmu_core.eval.naturalness import mean_naturalness
-from hmu_core.eval.toxicity import FamilyJudge, load_implicit_prompts
+from hmu_core.eval.toxicity import FamilyJudge, first_per_family, load_implicit_prompts
 from hmu_core.models.generate import MotionGenerator, generate_motions
 from hmu_core.sampling.lengths import tokens_for_frames
 
@@ -93,12 +92,8 @@ class SafetyPrompts:
         first ``retain_limit`` clips when given) and the implicit prompts (the first
         ``implicit_per_family`` of each family when given)."""
         test = load_concept_data(data_dir, concepts, split=split)
-        taken: Counter[str] = Counter()
-        implicit = []
-        for family, prompt in load_implicit_prompts(Path(data_dir)):
-            taken[family] += 1
-            if implicit_per_family is None or taken[family] <= implicit_per_family:
-                implicit.append(prompt)
+        implicit = [prompt for _, prompt in first_per_family(
+            load_implicit_prompts(Path(data_dir)), implicit_per_family)]
         return cls(forget=caption_lines(test.dataset, test.forget_ids),
                    retain=caption_lines(test.dataset, test.retain_ids[:retain_limit],
                                         first_only=True),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,3 +198,15 @@ def load_implicit_prompts(path: str | Path) -> list[tuple[str, str]]:
     if not prompts:
         raise DataError(f"{source} holds no prompts")
     return prompts
+
+
+def first_per_family(prompts: Sequence[tuple[str, str]], count: int | None
+                     ) -> list[tuple[str, str]]:
+    """The first ``count`` ``(family, prompt)`` pairs of each family, in order (None: all)."""
+    taken: Counter[str] = Counter()
+    kept = []
+    for family, prompt in prompts:
+        taken[family] += 1
+        if count is None or taken[family] <= count:
+            kept.append((family, prompt))
+    return kept
