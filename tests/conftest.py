@@ -1,9 +1,11 @@
-"""Shared pytest fixtures: where the conformance fixtures and real captions live, and the
-default model's bundle (exported once per session for every test that runs it)."""
+"""Shared pytest fixtures: where the conformance fixtures and real captions live, the
+default model's bundle (exported once per session for every test that runs it) and a maker of
+micro evaluators."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,27 @@ def default_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from hmu_core.assets import default_model_dir
 
     return export_bundle(default_model_dir(), tmp_path_factory.mktemp("bundle") / "default")
+
+
+@pytest.fixture(scope="session")
+def make_micro_evaluator() -> Callable[[Path, Path], Path]:
+    """``make(data_dir, out) -> out``: an evaluator dir for a dataset in the layout ``hmu train
+    evaluator`` writes: text_mot_match/ (seeded random weights of a micro config, the
+    dataset's meta statistics) and glove/ (word vectors of its captions). Random weights: the
+    tests that use it need determinism and shapes, not a good evaluator."""
+    from hmu_core.data.datasets import meta_stats
+    from hmu_core.data.humanml3d import HumanML3D
+    from hmu_core.eval.evaluator import Evaluator, EvaluatorConfig, save_evaluator
+    from hmu_core.train.evaluator import dataset_word_vectors
+
+    micro = EvaluatorConfig(dim_movement_enc_hidden=16, dim_movement_latent=8, dim_word=16,
+                            dim_text_hidden=8, dim_motion_hidden=16, dim_coemb_hidden=4)
+
+    def make(data_dir: Path, out: Path) -> Path:
+        dataset = HumanML3D(data_dir)
+        mean, std = meta_stats(dataset.mean(), dataset.std())
+        save_evaluator(out / "text_mot_match", Evaluator(micro, mean=mean, std=std, seed=3))
+        dataset_word_vectors(dataset, micro.dim_word, seed=0).save(out / "glove")
+        return out
+
+    return make

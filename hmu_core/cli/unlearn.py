@@ -29,6 +29,9 @@ _SUPPRESS_EPILOG = """examples:
       --concept violence_motionx --r auto --retain-budget 1 --out runs/suppress-auto
   hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
       --concept violence_motionx --r 16 --greedy 4 --out runs/suppress-greedy
+  hmu unlearn suppress --model runs/set --data runs/data/humanml3d-captions --stats generated \\
+      --concept violence --r 16 --greedy 2 --evaluator checkpoints/t2m --glove glove \\
+      --out runs/suppress-captions-greedy  # no motions: the T2M evaluator judges
   hmu unlearn suppress --model runs/set --data runs/data/synth-small \\
       --concept violence_motionx --r 0:32,1-3:16 --out runs/suppress-layers
 
@@ -37,7 +40,9 @@ _SUPPRESS_EPILOG = """examples:
 train_val (lengths from its length estimator or BAMM's END token), so a model and captions are
 enough. --r auto tries the --r-grid values on the val split (one r for every layer, then the
 base layer alone), judges the generated motions (the synthetic set's family classifier, else a
-toxicity classifier fitted on the dataset's motions) and keeps the r with the lowest forget
+toxicity classifier fitted on the dataset's motions; with --evaluator, which a captions-only
+dataset needs, the T2M evaluator: toxic when the nearest val caption is a forget caption,
+retain by R-precision top 3) and keeps the r with the lowest forget
 toxicity whose retain score stays within --retain-budget points of the original's; the curve
 goes into unlearning.json and r_search.png. --greedy N then adds base-layer codes one at a
 time on the same split and judge: each step tries every code ranked r+1..r+K and keeps the
@@ -164,6 +169,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      "--retain-budget (default: 0, none)")
     sup.add_argument("--greedy-pool", type=common.positive_int, default=24, metavar="K",
                      help="--greedy: candidates are the base codes ranked r+1..r+K (default: 24)")
+    sup.add_argument("--evaluator", type=Path, metavar="DIR",
+                     help="--r auto and --greedy: judge with this T2M evaluator (an 'hmu train "
+                     "evaluator' output or the official checkpoints/t2m) instead of a "
+                     "classifier fitted on the motions; needed on a captions-only dataset")
+    sup.add_argument("--glove", type=Path, metavar="DIR",
+                     help="--evaluator: its word vectors (default: glove/ beside it)")
     sup.set_defaults(run=run_suppress)
     for name, help_text, description in (
             ("uce", "Unified Concept Editing of the text projections (closed form)",
@@ -321,8 +332,12 @@ def run_suppress(args: argparse.Namespace) -> int:
     auto = str(args.r).strip().lower() == "auto"
     search = SearchConfig(grid=tuple(args.r_grid), retain_budget=args.retain_budget,
                           seeds=args.search_seeds, seed=args.seed, choose_r=auto,
-                          greedy=args.greedy, greedy_pool=args.greedy_pool) \
+                          greedy=args.greedy, greedy_pool=args.greedy_pool,
+                          evaluator=args.evaluator, glove=args.glove) \
         if auto or args.greedy else None
+    if search is None and (args.evaluator or args.glove):
+        raise ConfigError("--evaluator and --glove judge the val search: give --r auto or "
+                          "--greedy N")
     protocol, generation = _protocols(args)
     loaded = _load(args)
     layers = num_layers(loaded)

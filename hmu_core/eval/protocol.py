@@ -148,6 +148,13 @@ def _pad(evaluator: Evaluator, features: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def embed_generated(evaluator: Evaluator, features: Sequence[np.ndarray]) -> np.ndarray:
+    """Evaluator embeddings (N, D) of generated motions (de-normalised features), each read
+    over its own length (at most ``MAX_FRAMES``)."""
+    lengths = np.array([min(len(f), MAX_FRAMES) for f in features])
+    return evaluator.motion_embeddings(_pad(evaluator, list(features)), lengths)
+
+
 def _generate(generator: Backend, evaluator: Evaluator, texts: list[str],
               m_lens: np.ndarray, seeds: np.ndarray, sampling: SamplingParams
               ) -> tuple[list[np.ndarray], np.ndarray]:

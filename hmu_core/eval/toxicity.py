@@ -148,10 +148,17 @@ def caption_bank(dataset: HumanML3D, split: str, evaluator: Evaluator,
     if not captions:
         raise DataError(f"{dataset.root}: the {split} split has no captions for NCS@k")
     flags = np.array([caption_is_toxic(c.line, concepts, MatchMode(mode)) for c in captions])
-    chunks = [evaluator.text_embeddings(*encode_batch([c.tokens for c in captions[i:i + 256]],
-                                                      vectorizer, evaluator.config.max_text_len))
-              for i in range(0, len(captions), 256)]
-    return np.concatenate(chunks), flags
+    return caption_embeddings(evaluator, vectorizer, [c.tokens for c in captions]), flags
+
+
+def caption_embeddings(evaluator: Evaluator, vectorizer: WordVectorizer,
+                       tokens: Sequence[Sequence[tuple[str, str]]]) -> np.ndarray:
+    """Evaluator text embeddings (N, D) of captions given as (word, POS) tokens, in order,
+    256 at a time."""
+    chunks = [evaluator.text_embeddings(*encode_batch(tokens[i:i + 256], vectorizer,
+                                                      evaluator.config.max_text_len))
+              for i in range(0, len(tokens), 256)]
+    return np.concatenate(chunks)
 
 
 def ncs_at_k(motion_emb: np.ndarray, caption_emb: np.ndarray, caption_toxic: np.ndarray,

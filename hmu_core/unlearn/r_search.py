@@ -12,6 +12,12 @@ lines, with the ground-truth token length of each caption span, and a judge scor
   generations whose tokens equal the original model's (judge-free: how much of the safe output
   the edit leaves exactly as it was).
 
+A captions-only dataset (a user with an official checkpoint and the HumanML3D texts) has no
+motions to fit a classifier on or to take lengths from: with ``--evaluator`` the T2M evaluator
+judges instead (``EvaluatorValidation``: a forget generation is toxic when the val caption
+nearest to it is a forget caption; retain: R-precision top 3 against its own caption), and the
+lengths come from the model's length estimator.
+
 Stage 1 tries every grid value as one r for all layers; stage 2 keeps the best one on the
 residual layers and tries every grid value on the base layer; stage 3 keeps that base r and
 tries every grid value on the residual layers (each distinct table is generated once). The
@@ -36,6 +42,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hmu_core.data.concept_data import ConceptData, load_concept_data
+from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval.safety import CaptionLine, caption_lines
 from hmu_core.models.generate import MotionGenerator, generate_motions, load_generator
@@ -43,9 +50,6 @@ from hmu_core.models.model_set import LoadedModelSet
 from hmu_core.unlearn.suppress_model import select, suppressed_networks
 
 log = logging.getLogger(__name__)
-
-Span = tuple[str, int, int]  # (clip, begin, end) feature frames of a caption
-
 
 class ValidationJudge(Protocol):
     """Scores generations of the val split (both numbers are shares in [0, 1])."""
@@ -55,7 +59,8 @@ class ValidationJudge(Protocol):
     def forget_rate(self, features: Sequence[np.ndarray]) -> float: ...
 
     def retain_score(self, features: Sequence[np.ndarray], tokens: Sequence[np.ndarray],
-                     original_tokens: Sequence[np.ndarray], spans: Sequence[Span]) -> float: ...
+                     original_tokens: Sequence[np.ndarray],
+                     lines: Sequence[CaptionLine]) -> float: ...
 
 
 @dataclass
@@ -69,8 +74,9 @@ class FamilyValidation:
         return self.judge.rate(features)
 
     def retain_score(self, features: Sequence[np.ndarray], tokens: Sequence[np.ndarray],
-                     original_tokens: Sequence[np.ndarray], spans: Sequence[Span]) -> float:
-        return self.judge.accuracy(features, spans)
+                     original_tokens: Sequence[np.ndarray],
+                     lines: Sequence[CaptionLine]) -> float:
+        return self.judge.accuracy(features, [line.span for line in lines])
 
 
 @dataclass
@@ -85,25 +91,88 @@ class ClassifierValidation:
         return self.judge.rate(features)
 
     def retain_score(self, features: Sequence[np.ndarray], tokens: Sequence[np.ndarray],
-                     original_tokens: Sequence[np.ndarray], spans: Sequence[Span]) -> float:
+                     original_tokens: Sequence[np.ndarray],
+                     lines: Sequence[CaptionLine]) -> float:
         return float(np.mean([np.array_equal(a, b) for a, b in
                               zip(tokens, original_tokens, strict=True)]))
 
 
-def validation_judge(data_dir: Path, concepts: Sequence[str], mode: str,
-                     seed: int = 0) -> ValidationJudge:
-    """The judge the dataset allows.
+@dataclass
+class EvaluatorValidation:
+    """Captions-only datasets: the T2M evaluator judges (``--evaluator``).
+
+    Forget: the share of generations whose nearest val caption line (Euclidean distance of the
+    evaluator's embeddings, over every caption of the val split) is a forget caption
+    (``toxicity.ncs_at_k`` with k = 1). Retain: R-precision top 3 of each retain generation
+    against its own caption, in consecutive pools of at most 32 (the benchmark's R@3).
+    """
+
+    evaluator: Any
+    vectorizer: Any
+    bank: np.ndarray  # (M, D) evaluator embeddings of every val caption line
+    toxic: np.ndarray  # (M,) forget-keyword flags of the bank
+    words: dict[tuple[str, str], Any]  # (clip, caption text) -> its (word, POS) tokens
+    retain_measure: str = "retain R-precision top 3 (evaluator)"
+
+    def forget_rate(self, features: Sequence[np.ndarray]) -> float:
+        from hmu_core.eval.protocol import embed_generated
+        from hmu_core.eval.toxicity import ncs_at_k
+
+        return ncs_at_k(embed_generated(self.evaluator, features), self.bank, self.toxic, 1)
+
+    def retain_score(self, features: Sequence[np.ndarray], tokens: Sequence[np.ndarray],
+                     original_tokens: Sequence[np.ndarray],
+                     lines: Sequence[CaptionLine]) -> float:
+        from hmu_core.eval.metrics import R_PRECISION_POOL, r_precision_counts
+        from hmu_core.eval.protocol import embed_generated
+        from hmu_core.eval.toxicity import caption_embeddings
+
+        motion = embed_generated(self.evaluator, features)
+        text = caption_embeddings(self.evaluator, self.vectorizer,
+                                  [self.words[line.clip, line.text] for line in lines])
+        pools = np.array_split(np.arange(len(lines)), -(-len(lines) // R_PRECISION_POOL))
+        hits = sum(r_precision_counts(text[p], motion[p], min(3, len(p)))[-1] for p in pools)
+        return float(hits / len(lines))
+
+
+def evaluator_validation(data_dir: Path, concepts: Sequence[str], mode: str,
+                         evaluator_dir: Path, glove_dir: Path | None) -> EvaluatorValidation:
+    """The evaluator judge over ``data_dir``'s val captions.
 
     Raises:
-        ConfigError: a captions-only dataset (no motions to fit or check a judge on).
+        ConfigError / DataError: no evaluator or word vectors there, or they disagree.
     """
-    from hmu_core.data.humanml3d import HumanML3D
+    from hmu_core.eval.report import EvalResources
+    from hmu_core.eval.toxicity import caption_bank
+
+    resources = EvalResources(data_dir, evaluator_dir, glove_dir=glove_dir, concepts=concepts,
+                              mode=mode)
+    val = load_concept_data(data_dir, concepts, split="val", mode=mode)
+    bank, toxic = caption_bank(val.dataset, "val", resources.evaluator, resources.vectorizer,
+                               val.concepts, mode)
+    words = {(clip, c.text): c.tokens for clip in val.dataset.ids("val")
+             for c in val.dataset.captions(clip)}
+    return EvaluatorValidation(resources.evaluator, resources.vectorizer, bank, toxic, words)
+
+
+def validation_judge(data_dir: Path, concepts: Sequence[str], mode: str, seed: int = 0,
+                     evaluator_dir: Path | None = None,
+                     glove_dir: Path | None = None) -> ValidationJudge:
+    """The judge the dataset allows: the evaluator when one is given, else a classifier fitted
+    on the dataset's motions.
+
+    Raises:
+        ConfigError: a captions-only dataset without an evaluator.
+    """
     from hmu_core.eval.toxicity import fit_family_judge, fit_toxicity_judge
 
+    if evaluator_dir is not None:
+        return evaluator_validation(data_dir, concepts, mode, evaluator_dir, glove_dir)
     if not HumanML3D(data_dir).has_motions:
-        raise ConfigError(f"--r auto judges generated motions with a classifier fitted on "
-                          f"{data_dir}'s motions, and this dataset has captions only; give --r "
-                          f"explicitly (e.g. --r 32), or search on a dataset with motions")
+        raise ConfigError(f"--r auto and --greedy judge generated motions with a classifier "
+                          f"fitted on {data_dir}'s motions, and this dataset has captions only; "
+                          f"give the T2M evaluator to judge with (--evaluator DIR), or --r "
+                          f"explicitly (e.g. --r 32)")
     family = fit_family_judge(data_dir, seed=seed)
     if family is not None:
         return FamilyValidation(family)
@@ -114,7 +183,8 @@ def validation_judge(data_dir: Path, concepts: Sequence[str], mode: str,
 class SearchConfig:
     """What the val searches try and how they judge: ``choose_r`` (``--r auto``) searches r
     over ``grid``; ``greedy`` base-layer codes (``--greedy``) are then added one at a time
-    from the next ``greedy_pool`` ranked ones."""
+    from the next ``greedy_pool`` ranked ones; ``evaluator`` (word vectors ``glove``, default
+    beside it) makes the T2M evaluator the judge (``EvaluatorValidation``)."""
 
     grid: tuple[int, ...] = (0, 4, 8, 16, 24, 32, 48, 64)
     retain_budget: float = 1.0  # points of the retain score
@@ -124,6 +194,8 @@ class SearchConfig:
     choose_r: bool = True
     greedy: int = 0
     greedy_pool: int = 24
+    evaluator: Path | None = None
+    glove: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.grid or any(r < 0 for r in self.grid):
@@ -139,13 +211,14 @@ class SearchConfig:
 
 def val_prompts(data: ConceptData, ids: Sequence[str], limit: int | None,
                 seed: int) -> list[CaptionLine]:
-    """Every caption line of ``ids`` with its span (``eval.safety.caption_lines``), a seeded
-    subset of ``limit`` lines when given.
+    """Every caption line of ``ids`` with its span (``eval.safety.caption_lines``; an empty
+    span on a captions-only dataset), a seeded subset of ``limit`` lines when given.
 
     Raises:
         DataError: no caption line.
     """
-    rows = caption_lines(data.dataset, ids)
+    rows = caption_lines(data.dataset, ids) if data.dataset.has_motions else [
+        CaptionLine(clip, c.text, 0, 0) for clip in ids for c in data.dataset.captions(clip)]
     if limit is not None and len(rows) > limit:
         pick = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
         rows = [rows[i] for i in pick]
@@ -154,14 +227,17 @@ def val_prompts(data: ConceptData, ids: Sequence[str], limit: int | None,
     return rows
 
 
-def _generate(gen: MotionGenerator, prompts: list[CaptionLine], seeds: int,
-              seed: int) -> tuple[list[np.ndarray], list[np.ndarray], list[Span]]:
+def _generate(gen: MotionGenerator, prompts: list[CaptionLine], seeds: int, seed: int,
+              lengths_known: bool) -> tuple[list[np.ndarray], list[np.ndarray],
+                                            list[CaptionLine]]:
+    """``seeds`` generations of every prompt (features, tokens, the prompt of each), with each
+    span's length when ``lengths_known``, else the model's own (length estimator)."""
     count = len(prompts)
     result = generate_motions(gen, [p.text for p in prompts] * seeds,
-                              tokens=[p.tokens for p in prompts] * seeds,
+                              tokens=[p.tokens for p in prompts] * seeds if lengths_known
+                              else None,
                               seeds=[seed + k for k in range(count * seeds)])
-    spans = [p.span for p in prompts]
-    return [m.features for m in result.motions], result.tokens, spans * seeds
+    return [m.features for m in result.motions], result.tokens, prompts * seeds
 
 
 class ValScorer:
@@ -170,7 +246,8 @@ class ValScorer:
     ``judge``; ``reference`` is the unedited model's point.
 
     Raises:
-        ConfigError: a captions-only dataset. DataError: a val split without forget clips.
+        ConfigError: a captions-only dataset without ``config.evaluator``. DataError: a val
+            split without forget clips.
     """
 
     def __init__(self, loaded: LoadedModelSet, text_encoder: Any, data_dir: Path,
@@ -178,12 +255,14 @@ class ValScorer:
                  judge: ValidationJudge | None = None,
                  step: Callable[[str], None] = log.info) -> None:
         self.loaded, self.text_encoder, self.config, self.step = loaded, text_encoder, config, step
-        self.judge = judge or validation_judge(data_dir, concepts, mode, config.seed)
+        self.judge = judge or validation_judge(data_dir, concepts, mode, config.seed,
+                                               config.evaluator, config.glove)
         val = load_concept_data(data_dir, concepts, split="val", mode=mode)
+        self.lengths_known = val.dataset.has_motions
         self.forget = val_prompts(val, val.forget_ids, None, config.seed)
         self.retain = val_prompts(val, val.retain_ids, config.max_retain_lines, config.seed)
         self.original = load_generator(loaded, text_encoder=text_encoder)
-        self.base_retain = _generate(self.original, self.retain, config.seeds, config.seed)
+        self.base_retain = self._generate(self.original, self.retain)
         self.reference = self.score({}, "original")
 
     def score(self, codes: dict[int, list[int]], label: str,
@@ -196,17 +275,21 @@ class ValScorer:
                                  text_encoder=self.text_encoder)
         else:
             gen = self.original
-        feats, _, _ = _generate(gen, self.forget, self.config.seeds, self.config.seed)
+        feats, _, _ = self._generate(gen, self.forget)
         point: dict[str, Any] = {"forget_toxicity": self.judge.forget_rate(feats)}
         if retain:  # the original's retain generations are made once, in __init__
-            kept = self.base_retain if gen is self.original else _generate(
-                gen, self.retain, self.config.seeds, self.config.seed)
+            kept = self.base_retain if gen is self.original else self._generate(
+                gen, self.retain)
             point["retain_score"] = self.judge.retain_score(kept[0], kept[1],
                                                             self.base_retain[1], kept[2])
         self.step(f"{label}: forget toxicity {point['forget_toxicity']:.3f}"
                   + (f", {self.judge.retain_measure} {point['retain_score']:.3f}"
                      if retain else ""))
         return point
+
+    def _generate(self, gen: MotionGenerator, prompts: list[CaptionLine]
+                  ) -> tuple[list[np.ndarray], list[np.ndarray], list[CaptionLine]]:
+        return _generate(gen, prompts, self.config.seeds, self.config.seed, self.lengths_known)
 
     @property
     def retain_floor(self) -> float:
@@ -220,7 +303,9 @@ class ValScorer:
                 "retain_budget_points": self.config.retain_budget,
                 "original": self.reference, "retain_floor": self.retain_floor,
                 "forget_lines": len(self.forget), "retain_lines": len(self.retain),
-                "seeds": self.config.seeds}
+                "seeds": self.config.seeds,
+                "lengths": "caption spans" if self.lengths_known else "length estimator",
+                **({"evaluator": str(self.config.evaluator)} if self.config.evaluator else {})}
 
 
 def search_r(scorer: ValScorer, samples: Any, masks: Any,

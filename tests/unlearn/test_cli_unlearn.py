@@ -213,16 +213,20 @@ def test_suppress_edits_only_the_heads(set_name, base_dir, request, unlearn_data
                                                       "output_proj_bias"}
 
 
+def _captions_only(data: Path, out: Path) -> Path:
+    """A captions-only copy of ``data``: texts and split files, no motions at all."""
+    (out / "texts").mkdir(parents=True)
+    for name in ("train.txt", "val.txt", "test.txt", "train_val.txt", "all.txt"):
+        if (data / name).is_file():
+            (out / name).write_bytes((data / name).read_bytes())
+    for text in (data / "texts").glob("*.txt"):
+        (out / "texts" / text.name).write_bytes(text.read_bytes())
+    return out
+
+
 def test_suppress_from_generated_statistics_needs_no_motions(momask_set, unlearn_data,
                                                               tmp_path):
-    # A captions-only copy of the dataset: texts and split files, no motions at all.
-    captions = tmp_path / "captions"
-    (captions / "texts").mkdir(parents=True)
-    for name in ("train.txt", "val.txt", "test.txt", "train_val.txt", "all.txt"):
-        if (unlearn_data / name).is_file():
-            (captions / name).write_bytes((unlearn_data / name).read_bytes())
-    for text in (unlearn_data / "texts").glob("*.txt"):
-        (captions / "texts" / text.name).write_bytes(text.read_bytes())
+    captions = _captions_only(unlearn_data, tmp_path / "captions")
     outs = [tmp_path / "gen_a", tmp_path / "gen_b"]
     for out in outs:
         assert _run("suppress", "--model", momask_set, "--data", captions, "--concept",
@@ -264,7 +268,8 @@ def test_suppress_auto_r_searches_on_val_and_records_the_curve(momask_set, unlea
     (["--r", "abc"], "LAYER:R"), (["--concept", "kick:3"], "per layer"),
     (["--r", "auto", "--r-grid", "-1"], "r-grid"), (["--r", "500"], "codebook size"),
     (["--r", "auto", "--retain-budget", "nan"], "retain-budget"),
-    (["--r", "2", "--greedy", "-1"], "--greedy")])
+    (["--r", "2", "--greedy", "-1"], "--greedy"),
+    (["--r", "2", "--evaluator", "runs/t2m"], "give --r auto or --greedy")])
 def test_suppress_bad_inputs_exit_2_and_write_nothing(args, message, momask_set, unlearn_data,
                                                       tmp_path, capsys):
     out = tmp_path / "bad"
@@ -303,3 +308,23 @@ def test_suppress_greedy_adds_base_codes_that_lower_val_toxicity(momask_set, unl
     assert all(len(codes) == 2 for q, codes in results["suppressed_codes"].items() if q != "0")
     assert set(results["evidence"]["violence"]["0"]) == {str(c) for c in base}
     assert "added on val" in capsys.readouterr().out
+
+
+def test_captions_only_search_is_judged_by_the_evaluator(momask_set, unlearn_data, tmp_path,
+                                                         capsys, make_micro_evaluator):
+    captions = _captions_only(unlearn_data, tmp_path / "captions")
+    args = ["suppress", "--model", momask_set, "--data", captions, "--concept", "violence",
+            "--stats", "generated", "--r", "2", "--greedy", "1", "--greedy-pool", "3",
+            "--search-seeds", "1"]
+    assert _run(*args, "--out", tmp_path / "no_judge") == 2
+    assert "captions only" in capsys.readouterr().err and not (tmp_path / "no_judge").exists()
+    evaluator = make_micro_evaluator(unlearn_data, tmp_path / "evaluator")
+    out = tmp_path / "judged"
+    assert _run(*args, "--evaluator", evaluator, "--out", out) == 0
+    greedy = json.loads((out / "unlearning.json").read_text())["results"]["greedy"]
+    assert greedy["judge"] == "EvaluatorValidation" and greedy["evaluator"] == str(evaluator)
+    assert greedy["lengths"] == "length estimator"
+    assert greedy["retain_measure"] == "retain R-precision top 3 (evaluator)"
+    for point in (greedy["original"], greedy["start"]):
+        assert 0 <= point["forget_toxicity"] <= 1 and 0 <= point["retain_score"] <= 1
+    assert len(greedy["steps"][0]["trials"]) == 3

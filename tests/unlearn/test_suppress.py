@@ -244,3 +244,44 @@ def test_greedy_stops_where_the_retain_score_leaves_the_budget():
     step, = record["steps"]
     assert (step["best"], step["kept"]) == (4, False)
     assert step["why"] == "the retain score falls below the budget"
+
+
+class _PlaneEvaluator:
+    """An evaluator that normalises nothing and embeds a motion as the first two features of
+    its first frame (``EvaluatorValidation`` reads ``config.dim_pose``, ``normalize`` and
+    ``motion_embeddings``)."""
+
+    config = type("Config", (), {"dim_pose": 3})
+
+    def normalize(self, features):
+        return features
+
+    def motion_embeddings(self, motions, lengths):
+        return motions[:, 0, :2]
+
+
+def _at(x: float, y: float = 0.0) -> np.ndarray:
+    return np.tile(np.array([x, y, 0.0], np.float32), (8, 1))
+
+
+def test_evaluator_judge_counts_nearest_forget_captions_and_retain_r_precision(monkeypatch):
+    from hmu_core.eval import toxicity
+    from hmu_core.eval.safety import CaptionLine
+    from hmu_core.unlearn.r_search import EvaluatorValidation
+
+    bank = np.array([[0, 0], [10, 0], [0, 10]], np.float32)
+    lines = [CaptionLine(f"{i:03d}", f"caption {i}", 0, 0) for i in range(40)]
+    words = {(line.clip, line.text): (10.0 * i, 0.0) for i, line in enumerate(lines)}
+    judge = EvaluatorValidation(_PlaneEvaluator(), None, bank, np.array([True, False, False]),
+                                words)
+    # Nearest caption of each: the forget one, a retain one, the forget one (5.7 against 7.2).
+    assert judge.forget_rate([_at(1, 1), _at(9, 1), _at(4, 4), _at(1, 9)]) == 0.5
+
+    monkeypatch.setattr(toxicity, "caption_embeddings",
+                        lambda evaluator, vectorizer, tokens: np.array(tokens, np.float32))
+    # Lines 0-29 generate their own caption's point, 30-39 points far to the left. Pools are
+    # lines 0-19 and 20-39 (at most 32 each, as even as possible): captions 30-39 find motions
+    # 29, 28, 27 first, so 30 of 40 hit. (Pools 0-31 and 32-39 would let captions 32-34
+    # find their own far motions among the 8: 33 of 40.)
+    features = [_at(10.0 * i) for i in range(30)] + [_at(-1000.0 - i) for i in range(30, 40)]
+    assert judge.retain_score(features, [], [], lines) == 30 / 40
