@@ -83,19 +83,29 @@ def make_data(out: Path, size: str, step: Step) -> Path:
     return data
 
 
+GREEDY_SEARCH_SEEDS = 4
+"""Generations per val caption line when the demo adds codes greedily (``--suppress-greedy``),
+as the benchmark's greedy rows."""
+
+
 def unlearn(out: Path, data: Path, r: int, suppress_r: str, repeats: int, progress: Progress,
-            step: Step) -> dict[str, Path]:
+            step: Step, suppress_greedy: int = 0) -> dict[str, Path]:
     """LCR and suppression on the default model, once; the unlearned sets under
-    ``out/models``, keyed ``lcr`` and ``suppression``."""
+    ``out/models``, keyed ``lcr`` and ``suppression``. ``suppress_greedy`` base-layer codes
+    are added to the suppression on the val split, as ``hmu unlearn suppress --greedy``."""
     from hmu_core.data.concept_data import ConceptSpec, load_concept_data
     from hmu_core.models.model_set import RECORD_FILE, load_model_set
+    from hmu_core.text.registry import load_text_encoder
     from hmu_core.unlearn.code_stats import SampleProtocol
     from hmu_core.unlearn.lcr_model import LCRConfig
+    from hmu_core.unlearn.r_search import SearchConfig
     from hmu_core.unlearn.sets import make_lcr_set, make_suppress_set
     from hmu_core.unlearn.suppress_model import SuppressConfig, num_layers, parse_layer_r
 
+    greedy = f"-greedy{suppress_greedy}" if suppress_greedy else ""
     targets = {"lcr": out / "models" / f"lcr-r{r}-x{repeats}",
-               "suppression": out / "models" / f"suppress-r{slugify(suppress_r)}-x{repeats}"}
+               "suppression": out / "models" /
+               f"suppress-r{slugify(suppress_r)}{greedy}-x{repeats}"}
     protocol = SampleProtocol(repeats=repeats)
     if not (targets["lcr"] / RECORD_FILE).is_file():
         step(f"LCR: replacing the {r} most violence-specific codes of the default model")
@@ -104,13 +114,20 @@ def unlearn(out: Path, data: Path, r: int, suppress_r: str, repeats: int, progre
                      targets["lcr"], cache_dir=out / "cache", progress=progress)
     if not (targets["suppression"] / RECORD_FILE).is_file():
         step(f"suppression: making the violence-specific codes of every layer (r {suppress_r})"
-             f" impossible to sample")
+             f" impossible to sample"
+             + (f", then up to {suppress_greedy} more base-layer codes chosen on the val split"
+                if suppress_greedy else ""))
         loaded = load_model_set(default_model_dir())
         config = SuppressConfig(r=parse_layer_r(suppress_r, num_layers(loaded)),
                                 protocol=protocol)
+        search = SearchConfig(choose_r=False, greedy=suppress_greedy,
+                              seeds=GREEDY_SEARCH_SEEDS) if suppress_greedy else None
         make_suppress_set(loaded, load_concept_data(data, [CONCEPT]), config,
-                          targets["suppression"], text_encoder=None, cache_dir=out / "cache",
-                          progress=progress)
+                          targets["suppression"],
+                          text_encoder=load_text_encoder(loaded.models.text_encoder)
+                          if search else None,
+                          cache_dir=out / "cache", progress=progress, search=search,
+                          step=step)
     return targets
 
 
@@ -237,15 +254,16 @@ def _markdown(result: DemoResult, rows: list[tuple[str, str, Path]], bundles: di
 
 
 def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: str = "32",
-             limit: int = 60, repeats: int = 20, seeds: int = 3, per_kind: int = 3,
-             implicit_per_family: int | None = None, progress: Progress = no_progress,
-             step: Step = print) -> DemoResult:
+             suppress_greedy: int = 0, limit: int = 60, repeats: int = 20, seeds: int = 3,
+             per_kind: int = 3, implicit_per_family: int | None = None,
+             progress: Progress = no_progress, step: Step = print) -> DemoResult:
     """Run the whole demo into ``out`` (see the module docstring); returns the report path.
 
     ``limit`` retain test clips are judged (every forget caption line is) and the first
     ``implicit_per_family`` implicit prompts of each family (None: all), over ``seeds``
     seeds; LCR uses ``r`` codes and suppression the per-layer ``suppress_r`` (``"32"`` or
-    ``"0:32,1-3:16"``), both counted over ``repeats`` crops per caption entry; ``per_kind``
+    ``"0:32,1-3:16"``) plus ``suppress_greedy`` base-layer codes chosen on the val split, both
+    counted over ``repeats`` crops per caption entry; ``per_kind``
     explicit, implicit and safe prompts are rendered.
 
     Raises:
@@ -264,6 +282,8 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
     for name, value in counts.items():
         if value < 1:
             raise ConfigError(f"--{name} must be >= 1, got {value}")
+    if suppress_greedy < 0:
+        raise ConfigError(f"--suppress-greedy must be >= 0, got {suppress_greedy}")
     if seeds < 2:
         raise ConfigError(f"--seeds must be >= 2 (a confidence interval needs two), got {seeds}")
     vq_opt = read_opt(default_model_dir() / "vq" / "opt.txt")
@@ -285,7 +305,7 @@ def run_demo(out: str | Path, *, size: str = "small", r: int = 16, suppress_r: s
 
     data = timed("dataset", lambda: make_data(root, size, step))
     sets = timed("unlearning", lambda: unlearn(root, data, r, suppress_r, repeats, progress,
-                                               step))
+                                               step, suppress_greedy))
     models = {"original": default_model_dir(), **sets}
     bundles = {name: root / "bundles" / (name if name == "original" else path.name)
                for name, path in models.items()}

@@ -58,3 +58,29 @@ def test_demo_writes_the_report_and_reuses_its_work(tmp_path, capsys):
     changed = {**saved["inputs"]["bundles"], "lcr": "0" * 64}
     assert reused_figures(out / "report" / "figures.json",
                           {**saved["inputs"], "bundles": changed}) is None
+
+
+def test_demo_greedy_suppression_searches_on_val_into_its_own_set(tmp_path, monkeypatch):
+    """``--suppress-greedy N`` hands ``make_suppress_set`` a greedy val search (the search
+    itself is tested in tests/unlearn) and keeps its set apart from the plain one."""
+    from exporter.demo import GREEDY_SEARCH_SEEDS, unlearn
+    from hmu_core.data import concept_data
+    from hmu_core.unlearn import sets
+
+    calls = {}
+    monkeypatch.setattr(concept_data, "load_concept_data", lambda data, names: names)
+    monkeypatch.setattr(sets, "make_lcr_set", lambda *a, **k: None)
+    monkeypatch.setattr(sets, "make_suppress_set",
+                        lambda loaded, data, config, out, **kw: calls.update(out=out, **kw))
+    targets = unlearn(tmp_path, tmp_path / "data", 16, "16", 1, lambda *a, **k: None,
+                      lambda message: None, suppress_greedy=2)
+    assert targets["suppression"].name == "suppress-r16-greedy2-x1"
+    search = calls["search"]
+    assert (search.greedy, search.choose_r, search.seeds) == (2, False, GREEDY_SEARCH_SEEDS)
+    assert calls["text_encoder"] is not None and calls["out"] == targets["suppression"]
+
+
+def test_demo_rejects_a_negative_greedy_count(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--suppress-greedy", "-1"]) == 2
+    assert "--suppress-greedy must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()

@@ -13,6 +13,7 @@ from hmu_core.cli import common
 _EPILOG = """examples:
   hmu demo                      # everything under runs/demo (about 5 min the first time)
   hmu demo --out runs/demo-tiny --size tiny --limit 20
+  hmu demo --suppress-r 16 --suppress-greedy 2   # the benchmark's best suppression (+~10 min)
 
 Uses the embedded default model (the synthetic benchmark's tiny MoMask), makes the synthetic
 'small' set if missing, unlearns the violence concept twice (LCR, the paper's method, and code
@@ -38,6 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suppress-r", default="32", metavar="R|Q:R,...",
                    help="suppression codes per layer, as `hmu unlearn suppress --r` "
                    "(default: 32)")
+    p.add_argument("--suppress-greedy", type=int, default=0, metavar="N",
+                   help="then add up to N base-layer codes one at a time on the val split, as "
+                   "`hmu unlearn suppress --greedy` (default: 0)")
     p.add_argument("--limit", type=common.positive_int, default=60,
                    help="retain test clips to judge; every forget caption line is judged "
                    "(default: 60)")
@@ -64,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     with common.ProgressBars(args.no_progress) as progress:
         result = run_demo(args.out, size=args.size, r=args.r, suppress_r=args.suppress_r,
+                          suppress_greedy=args.suppress_greedy,
                           limit=args.limit, repeats=args.repeats, seeds=args.seeds,
                           per_kind=args.per_kind,
                           implicit_per_family=args.implicit_per_family, progress=progress,
