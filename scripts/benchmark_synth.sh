@@ -12,8 +12,8 @@
 # gun_shoot), whose evaluations are cached under runs/benchmark_synth/evals/. Protocol sized
 # for 2 CPU cores: 5 repeats on the forget subset, 2 on the retain subset, MultiModality over
 # 16 captions x 6 generations, seed 0; single concepts (5 forget test clips each) use
-# R-precision pools of 5. A second benchmark runs the original and LCR rows with the tiny BAMM
-# (suppression on BAMM: the BAMM safety table).
+# R-precision pools of 5. A second benchmark runs the tiny BAMM's own model set and its
+# unlearned copies (original, D_r, LCR, suppression).
 # The safety tables (scripts/benchmark_safety.py) judge every model over 6 seeds, MoMask and
 # BAMM.
 set -euo pipefail
@@ -86,9 +86,11 @@ done
     suppress-greedy="$unlearned/suppress-greedy" --r-sweep 4 8 16 32 --singles kick gun_shoot \
     --single-batch-size 5 --repeats 5 --retain-repeats 2 --mm-captions 16 --mm-generations 6 \
     --seed 0 --out "$out" --no-progress
-# BAMM: the same LCR-edited VQ under the tiny BAMM base transformer (baselines.md §1.1).
+# BAMM: Table 1 of the tiny BAMM's own unlearned sets (each carries its edited BAMM head).
 "${hmu[@]}" benchmark --data "$data" --evaluator "$evaluator" --concept "$concept" \
-    --models original="$models" lcr="$unlearned/lcr" --trans "$models/bamm" \
+    --models original="$bamm_set" dr="$unlearned/bamm-dr" lcr="$unlearned/bamm-lcr" \
+    suppress-r16="$unlearned/bamm-suppress-r16" suppress-r32="$unlearned/bamm-suppress-r32" \
+    suppress-greedy="$unlearned/bamm-suppress-greedy" \
     --repeats 5 --retain-repeats 2 --mm-captions 16 --mm-generations 6 \
     --seed 0 --out "$out-bamm" --no-progress
 mkdir -p docs/benchmark_synth

@@ -138,7 +138,8 @@ def make_suppress_set(loaded: LoadedModelSet, data: ConceptData, config: Suppres
 
     Raises:
         ConfigError / DataError: bad ``r``, missing forget or retain samples, a search on a
-            captions-only dataset; ConfigError when ``out`` exists and ``overwrite`` is False.
+            captions-only dataset without ``search.evaluator``; ConfigError when ``out``
+            exists and ``overwrite`` is False.
     """
     started = time.perf_counter()
     samples = statistics(loaded, data, config.stats, protocol=config.protocol,
