@@ -263,21 +263,27 @@ class ValScorer:
         self.retain = val_prompts(val, val.retain_ids, config.max_retain_lines, config.seed)
         self.original = load_generator(loaded, text_encoder=text_encoder)
         self.base_retain = self._generate(self.original, self.retain)
+        self._scored: dict[tuple, dict[str, float]] = {}
         self.reference = self.score({}, "original")
 
     def score(self, codes: dict[int, list[int]], label: str,
               retain: bool = True) -> dict[str, Any]:
         """``{"forget_toxicity", "retain_score"}`` of the model with ``codes`` suppressed
-        (without ``retain``: the forget rate only, half the generations)."""
-        if any(codes.values()):
-            edited = suppressed_networks(self.loaded, codes)
-            gen = load_generator(self.loaded.with_networks(trans=edited.trans, res=edited.res),
-                                 text_encoder=self.text_encoder)
-        else:
-            gen = self.original
-        feats, _, _ = self._generate(gen, self.forget)
-        point: dict[str, Any] = {"forget_toxicity": self.judge.forget_rate(feats)}
-        if retain:  # the original's retain generations are made once, in __init__
+        (without ``retain``: the forget rate only, half the generations).
+
+        Each half is generated once per set of codes: the greedy search scores its best trial
+        again with the retain lines, and starts from the point ``--r auto`` chose; the seeded
+        generations would repeat exactly.
+        """
+        key = tuple(sorted((q, tuple(sorted(c))) for q, c in codes.items() if c))
+        point = self._scored.setdefault(key, {})
+        gen = None
+        if "forget_toxicity" not in point:
+            gen = self._generator(codes)
+            point["forget_toxicity"] = self.judge.forget_rate(self._generate(gen, self.forget)[0])
+        if retain and "retain_score" not in point:
+            gen = gen or self._generator(codes)
+            # The original's retain generations are made once, in __init__.
             kept = self.base_retain if gen is self.original else self._generate(
                 gen, self.retain)
             point["retain_score"] = self.judge.retain_score(kept[0], kept[1],
@@ -285,7 +291,14 @@ class ValScorer:
         self.step(f"{label}: forget toxicity {point['forget_toxicity']:.3f}"
                   + (f", {self.judge.retain_measure} {point['retain_score']:.3f}"
                      if retain else ""))
-        return point
+        return dict(point) if retain else {"forget_toxicity": point["forget_toxicity"]}
+
+    def _generator(self, codes: dict[int, list[int]]) -> MotionGenerator:
+        if not any(codes.values()):
+            return self.original
+        edited = suppressed_networks(self.loaded, codes)
+        return load_generator(self.loaded.with_networks(trans=edited.trans, res=edited.res),
+                              text_encoder=self.text_encoder)
 
     def _generate(self, gen: MotionGenerator, prompts: list[CaptionLine]
                   ) -> tuple[list[np.ndarray], list[np.ndarray], list[CaptionLine]]:

@@ -285,3 +285,39 @@ def test_evaluator_judge_counts_nearest_forget_captions_and_retain_r_precision(m
     # find their own far motions among the 8: 33 of 40.)
     features = [_at(10.0 * i) for i in range(30)] + [_at(-1000.0 - i) for i in range(30, 40)]
     assert judge.retain_score(features, [], [], lines) == 30 / 40
+
+
+class _CountingJudge:
+    """A judge whose scores are fixed; ``ValScorer`` only needs the four members."""
+
+    retain_measure = "fixed"
+
+    def forget_rate(self, features):
+        return 0.5
+
+    def retain_score(self, features, tokens, original_tokens, lines):
+        return 0.9
+
+
+def test_val_scorer_generates_each_half_once_per_set_of_codes(momask_set, unlearn_data):
+    from hmu_core.models.model_set import load_model_set
+    from hmu_core.text.registry import load_text_encoder
+    from hmu_core.unlearn.r_search import SearchConfig, ValScorer
+
+    loaded = load_model_set(momask_set)
+    scorer = ValScorer(loaded, load_text_encoder(loaded.models.text_encoder), unlearn_data,
+                       ["violence"], "official", SearchConfig(seeds=1, max_retain_lines=4),
+                       judge=_CountingJudge(), step=lambda message: None)
+    made = []
+    generate = scorer._generate
+    scorer._generate = lambda gen, prompts: made.append(prompts) or generate(gen, prompts)
+    assert scorer.score({}, "original") == scorer.reference and made == []
+    assert scorer.score({0: [3, 1]}, "trial", retain=False) == {"forget_toxicity": 0.5}
+    assert made == [scorer.forget]
+    # The same codes in another order, now with the retain half: only that half is made.
+    assert scorer.score({0: [1, 3], 1: []}, "best") == {"forget_toxicity": 0.5,
+                                                          "retain_score": 0.9}
+    assert made == [scorer.forget, scorer.retain]
+    scorer.score({0: [1, 3]}, "again")
+    scorer.score({0: [1]}, "other", retain=False)
+    assert made == [scorer.forget, scorer.retain, scorer.forget]
