@@ -42,7 +42,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from hmu_core.data.concept_data import ConceptData, load_concept_data
-from hmu_core.data.humanml3d import HumanML3D
 from hmu_core.errors import ConfigError, DataError
 from hmu_core.eval.safety import CaptionLine, caption_lines
 from hmu_core.models.generate import MotionGenerator, generate_motions, load_generator
@@ -135,9 +134,9 @@ class EvaluatorValidation:
         return float(hits / len(lines))
 
 
-def evaluator_validation(data_dir: Path, concepts: Sequence[str], mode: str,
+def evaluator_validation(val: ConceptData, concepts: Sequence[str], mode: str,
                          evaluator_dir: Path, glove_dir: Path | None) -> EvaluatorValidation:
-    """The evaluator judge over ``data_dir``'s val captions.
+    """The evaluator judge over the captions of ``val`` (the dataset's val split).
 
     Raises:
         ConfigError / DataError: no evaluator or word vectors there, or they disagree.
@@ -145,9 +144,8 @@ def evaluator_validation(data_dir: Path, concepts: Sequence[str], mode: str,
     from hmu_core.eval.report import EvalResources
     from hmu_core.eval.toxicity import caption_bank
 
-    resources = EvalResources(data_dir, evaluator_dir, glove_dir=glove_dir, concepts=concepts,
-                              mode=mode)
-    val = load_concept_data(data_dir, concepts, split="val", mode=mode)
+    resources = EvalResources(val.dataset.root, evaluator_dir, glove_dir=glove_dir,
+                              concepts=concepts, mode=mode)
     bank, toxic = caption_bank(val.dataset, "val", resources.evaluator, resources.vectorizer,
                                val.concepts, mode)
     words = {(clip, c.text): c.tokens for clip in val.dataset.ids("val")
@@ -155,11 +153,11 @@ def evaluator_validation(data_dir: Path, concepts: Sequence[str], mode: str,
     return EvaluatorValidation(resources.evaluator, resources.vectorizer, bank, toxic, words)
 
 
-def validation_judge(data_dir: Path, concepts: Sequence[str], mode: str, seed: int = 0,
+def validation_judge(val: ConceptData, concepts: Sequence[str], mode: str, seed: int = 0,
                      evaluator_dir: Path | None = None,
                      glove_dir: Path | None = None) -> ValidationJudge:
-    """The judge the dataset allows: the evaluator when one is given, else a classifier fitted
-    on the dataset's motions.
+    """The judge the dataset of ``val`` (its val split) allows: the evaluator when one is
+    given, else a classifier fitted on the dataset's motions.
 
     Raises:
         ConfigError: a captions-only dataset without an evaluator.
@@ -167,8 +165,9 @@ def validation_judge(data_dir: Path, concepts: Sequence[str], mode: str, seed: i
     from hmu_core.eval.toxicity import fit_family_judge, fit_toxicity_judge
 
     if evaluator_dir is not None:
-        return evaluator_validation(data_dir, concepts, mode, evaluator_dir, glove_dir)
-    if not HumanML3D(data_dir).has_motions:
+        return evaluator_validation(val, concepts, mode, evaluator_dir, glove_dir)
+    data_dir = val.dataset.root
+    if not val.dataset.has_motions:
         raise ConfigError(f"--r auto and --greedy judge generated motions with a classifier "
                           f"fitted on {data_dir}'s motions, and this dataset has captions only; "
                           f"give the T2M evaluator to judge with (--evaluator DIR), or --r "
@@ -255,9 +254,9 @@ class ValScorer:
                  judge: ValidationJudge | None = None,
                  step: Callable[[str], None] = log.info) -> None:
         self.loaded, self.text_encoder, self.config, self.step = loaded, text_encoder, config, step
-        self.judge = judge or validation_judge(data_dir, concepts, mode, config.seed,
-                                               config.evaluator, config.glove)
         val = load_concept_data(data_dir, concepts, split="val", mode=mode)
+        self.judge = judge or validation_judge(val, concepts, mode, config.seed,
+                                               config.evaluator, config.glove)
         self.lengths_known = val.dataset.has_motions
         self.forget = val_prompts(val, val.forget_ids, None, config.seed)
         self.retain = val_prompts(val, val.retain_ids, config.max_retain_lines, config.seed)
